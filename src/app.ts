@@ -1,0 +1,87 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import fp from 'fastify-plugin';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Redis } from 'ioredis';
+import type { Config } from './config.js';
+import type { Db } from './db/index.js';
+import type { UpkeepQueue } from './jobs/queue.js';
+import errorsPlugin from './plugins/errors.js';
+import authPlugin from './plugins/auth.js';
+import swaggerPlugin from './plugins/swagger.js';
+import { ErrorResponse } from './lib/schemas.js';
+import healthRoutes from './modules/health/health.routes.js';
+import authRoutes from './modules/auth/auth.routes.js';
+import organizationRoutes from './modules/organizations/organizations.routes.js';
+import communityRoutes from './modules/communities/communities.routes.js';
+import unitRoutes from './modules/units/units.routes.js';
+import facilityRoutes from './modules/facilities/facilities.routes.js';
+import auditRoutes from './modules/audit/audit.routes.js';
+
+/** What the app is built from; tests pass their own (a fresh database, a unique queue prefix). */
+export interface AppDeps {
+  config: Config;
+  db: Db;
+  /** Producer connection: fails fast when Redis is away. */
+  redis: Redis;
+  queue: UpkeepQueue;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    deps: AppDeps;
+  }
+}
+
+export const API_PREFIX = '/api/v1';
+
+/** Builds the app without listening (tests use app.inject). Plugins load external → app → routes. */
+export async function buildApp(
+  deps: AppDeps,
+  options: { logger?: FastifyServerOptions['logger']; loggerInstance?: FastifyBaseLogger } = {},
+): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...(options.loggerInstance ? { loggerInstance: options.loggerInstance } : { logger: options.logger ?? { level: deps.config.logLevel } }),
+    // Behind a reverse proxy in production; rate limits key on the client address it reports.
+    trustProxy: deps.config.nodeEnv === 'production',
+    bodyLimit: 1024 * 1024,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+    genReqId: () => crypto.randomUUID(),
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  // External plugins.
+  await app.register(helmet, { global: true });
+  await app.register(rateLimit, { global: false });
+  app.addSchema(ErrorResponse);
+  await app.register(swaggerPlugin, { prefix: API_PREFIX });
+
+  // App plugins.
+  await app.register(
+    fp(
+      async (a) => {
+        a.decorate('deps', deps);
+      },
+      { name: 'deps' },
+    ),
+  );
+  await app.register(errorsPlugin);
+  await app.register(authPlugin, { secret: deps.config.jwtSecret, accessTokenTtlSeconds: deps.config.accessTokenTtlSeconds });
+
+  // Routes.
+  await app.register(healthRoutes);
+  await app.register(
+    async (api) => {
+      await api.register(healthRoutes);
+      await api.register(authRoutes);
+      await api.register(organizationRoutes);
+      await api.register(communityRoutes);
+      await api.register(unitRoutes);
+      await api.register(facilityRoutes);
+      await api.register(auditRoutes);
+    },
+    { prefix: API_PREFIX },
+  );
+  app.get('/docs', { schema: { hide: true } }, (_req, reply) => reply.redirect(`${API_PREFIX}/docs`));
+  return app;
+}

@@ -1,0 +1,63 @@
+import { envReader } from './lib/env.js';
+
+export { ConfigError } from './lib/env.js';
+
+/**
+ * Typed configuration read from the environment once, at start. Every variable is optional:
+ * with none set Upkeep runs on an embedded PostgreSQL and a local Redis (see src/bootstrap).
+ */
+export interface Config {
+  nodeEnv: 'development' | 'production' | 'test';
+  host: string;
+  port: number;
+  /** Absent: start the embedded PostgreSQL under dataDir. */
+  databaseUrl: string | undefined;
+  /** Absent: Redis at 127.0.0.1:6379, else a redis-server started under dataDir. */
+  redisUrl: string | undefined;
+  smtpUrl: string | undefined;
+  dataDir: string;
+  embeddedPgPort: number;
+  jwtSecret: string;
+  accessTokenTtlSeconds: number;
+  refreshTokenTtlDays: number;
+  loginMaxFailures: number;
+  lockoutMinutes: number;
+  loginRateLimitPerMinute: number;
+  queuePrefix: string;
+  workerConcurrency: number;
+  logLevel: string;
+  seedDemo: boolean;
+  publicUrl: string | undefined;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const r = envReader(env);
+  const nodeEnv = r.oneOf('NODE_ENV', ['development', 'production', 'test'] as const, 'development');
+  const jwtSecret = r.string('JWT_SECRET', nodeEnv === 'production' ? undefined : 'upkeep-dev-secret-change-me-in-production');
+  if (jwtSecret && jwtSecret.length < 32 && nodeEnv === 'production') {
+    r.problem('JWT_SECRET must be at least 32 characters in production');
+  }
+  const config: Config = {
+    nodeEnv,
+    host: r.string('HOST', '127.0.0.1'),
+    port: r.int('PORT', 3000, 0, 65535),
+    databaseUrl: r.url('DATABASE_URL', ['postgres:', 'postgresql:']),
+    redisUrl: r.url('REDIS_URL', ['redis:', 'rediss:']),
+    smtpUrl: r.url('SMTP_URL', ['smtp:', 'smtps:']),
+    dataDir: r.string('DATA_DIR', '.data'),
+    embeddedPgPort: r.int('EMBEDDED_PG_PORT', 54329, 1, 65535),
+    jwtSecret,
+    accessTokenTtlSeconds: r.int('ACCESS_TOKEN_TTL_SECONDS', 900, 30, 86400),
+    refreshTokenTtlDays: r.int('REFRESH_TOKEN_TTL_DAYS', 30, 1, 365),
+    loginMaxFailures: r.int('LOGIN_MAX_FAILURES', 5, 1, 100),
+    lockoutMinutes: r.int('LOCKOUT_MINUTES', 15, 1, 1440),
+    loginRateLimitPerMinute: r.int('LOGIN_RATE_LIMIT_PER_MINUTE', 20, 1, 10000),
+    queuePrefix: r.string('QUEUE_PREFIX', 'upkeep'),
+    workerConcurrency: r.int('WORKER_CONCURRENCY', 5, 1, 200),
+    logLevel: r.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
+    seedDemo: r.bool('SEED_DEMO', true),
+    publicUrl: r.url('PUBLIC_URL', ['http:', 'https:']),
+  };
+  r.done();
+  return config;
+}

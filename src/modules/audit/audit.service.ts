@@ -1,0 +1,82 @@
+import type { Db, DbOrTrx, Trx } from '../../db/index.js';
+import { GENESIS_HASH, checkLinks, eventHash, type ChainCheck, type StoredEvent } from './hash.js';
+import * as repo from './audit.repository.js';
+
+export const PLATFORM_CHAIN = 'platform';
+
+export interface AuditInput {
+  /** The community whose chain records this; null for platform-level records (users, organizations). */
+  communityId: string | null;
+  actorUserId: string | null;
+  action: string;
+  entityType: string;
+  entityId: string | null;
+  before?: unknown;
+  after?: unknown;
+}
+
+/**
+ * Appends one event to its community's chain. Must be called with the transaction that makes
+ * the change, so the change and its trace commit or roll back together.
+ */
+export async function recordAudit(trx: Trx, input: AuditInput): Promise<StoredEvent> {
+  const chain = input.communityId ?? PLATFORM_CHAIN;
+  await repo.lockChain(trx, chain);
+  const last = await repo.lastEventOfChain(trx, chain);
+  // jsonb keeps no undefined and no key order: store what hashing saw, as plain JSON.
+  const normalise = (v: unknown) => (v === undefined || v === null ? null : JSON.parse(JSON.stringify(v)));
+  const event = {
+    chain,
+    seq: (last?.seq ?? 0) + 1,
+    communityId: input.communityId,
+    actorUserId: input.actorUserId,
+    action: input.action,
+    entityType: input.entityType,
+    entityId: input.entityId,
+    before: normalise(input.before),
+    after: normalise(input.after),
+    // Millisecond precision (created_at is timestamptz(3)), so the value read back hashes the same.
+    createdAt: new Date(),
+  };
+  const prevHash = last?.hash ?? GENESIS_HASH;
+  const stored: StoredEvent = { ...event, prevHash, hash: eventHash(prevHash, event) };
+  await repo.insertEvent(trx, stored);
+  return stored;
+}
+
+const PAGE = 5_000;
+
+/** Walks a whole chain in pages and reports the first broken link. */
+export async function verifyChain(db: DbOrTrx, chain: string): Promise<ChainCheck> {
+  let cursor = { prevHash: GENESIS_HASH, seq: 0 };
+  let total = 0;
+  for (;;) {
+    const page = await repo.eventsPage(db, chain, cursor.seq, PAGE);
+    const result = checkLinks(page, cursor);
+    total += result.eventsChecked;
+    if (!result.ok) return { ok: false, eventsChecked: total, firstBrokenSeq: result.firstBrokenSeq, problem: result.problem };
+    if (page.length < PAGE) return { ok: true, eventsChecked: total, firstBrokenSeq: null, problem: null };
+    cursor = result.last;
+  }
+}
+
+/** Verifies and records the result (the nightly job and the verify endpoint both do this). */
+export async function verifyAndRecord(db: Db, communityId: string | null, trigger: 'nightly' | 'on_demand') {
+  const chain = communityId ?? PLATFORM_CHAIN;
+  const result = await verifyChain(db, chain);
+  const row = await repo.insertVerification(db, { chain, communityId, trigger, ...result });
+  return { chain, ...result, checkedAt: row.checked_at };
+}
+
+export async function listEvents(db: DbOrTrx, communityId: string, afterSeq: number, limit: number) {
+  return repo.eventsPage(db, communityId, afterSeq, limit);
+}
+
+/** Every chain to verify: the platform chain (communityId null) and one per community. */
+export async function listAuditChains(db: DbOrTrx): Promise<Array<{ communityId: string | null }>> {
+  return repo.listAuditChains(db);
+}
+
+export async function communityExists(db: DbOrTrx, communityId: string): Promise<boolean> {
+  return repo.communityExists(db, communityId);
+}

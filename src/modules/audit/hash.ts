@@ -1,0 +1,78 @@
+import { createHash } from 'node:crypto';
+
+/** The hash that starts every chain. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+export interface ChainedEvent {
+  chain: string;
+  seq: number;
+  communityId: string | null;
+  actorUserId: string | null;
+  action: string;
+  entityType: string;
+  entityId: string | null;
+  before: unknown;
+  after: unknown;
+  createdAt: Date;
+}
+
+/** JSON with object keys sorted at every depth, so the same event always hashes the same. */
+export function canonicalJson(value: unknown): string {
+  if (value === undefined) return 'null';
+  if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  if (value instanceof Date) return JSON.stringify(value.toISOString());
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+}
+
+/** hash = sha256(prevHash ‖ canonical event) (DESIGN.md "Audit"). */
+export function eventHash(prevHash: string, event: ChainedEvent): string {
+  const canonical = canonicalJson({
+    chain: event.chain,
+    seq: event.seq,
+    communityId: event.communityId,
+    actorUserId: event.actorUserId,
+    action: event.action,
+    entityType: event.entityType,
+    entityId: event.entityId,
+    before: event.before ?? null,
+    after: event.after ?? null,
+    createdAt: event.createdAt.toISOString(),
+  });
+  return createHash('sha256').update(prevHash).update(canonical).digest('hex');
+}
+
+export interface StoredEvent extends ChainedEvent {
+  prevHash: string;
+  hash: string;
+}
+
+export interface ChainCheck {
+  ok: boolean;
+  eventsChecked: number;
+  firstBrokenSeq: number | null;
+  problem: string | null;
+}
+
+/**
+ * Checks events of one chain given in seq order, starting after `startPrevHash` at `startSeq`.
+ * Pure: the caller pages rows in. Reports the first broken link.
+ */
+export function checkLinks(events: StoredEvent[], start: { prevHash: string; seq: number }): ChainCheck & { last: { prevHash: string; seq: number } } {
+  let prev = start.prevHash;
+  let expectedSeq = start.seq;
+  let checked = 0;
+  for (const e of events) {
+    expectedSeq += 1;
+    const fail = (problem: string) => ({ ok: false, eventsChecked: checked, firstBrokenSeq: e.seq, problem, last: { prevHash: prev, seq: expectedSeq } });
+    if (e.seq !== expectedSeq) return fail(`sequence gap: expected ${expectedSeq}, found ${e.seq}`);
+    if (e.prevHash !== prev) return fail('prev_hash does not match the previous event’s hash');
+    if (eventHash(prev, e) !== e.hash) return fail('hash does not match the event’s contents');
+    prev = e.hash;
+    checked += 1;
+  }
+  return { ok: true, eventsChecked: checked, firstBrokenSeq: null, problem: null, last: { prevHash: prev, seq: expectedSeq } };
+}

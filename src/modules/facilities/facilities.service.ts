@@ -1,0 +1,84 @@
+import { randomBytes } from 'node:crypto';
+import type { Db } from '../../db/index.js';
+import type { Facility, FacilityCategory, FacilityStatus } from '../../db/types.js';
+import { notFound } from '../../lib/errors.js';
+import type { Cursor } from '../../lib/pagination.js';
+import type { Actor, CommunityAccess } from '../../plugins/access.js';
+import { recordAudit } from '../audit/audit.service.js';
+import * as repo from './facilities.repository.js';
+
+/** 144 random bits: the token alone opens the public report form, so it must not be guessable. */
+export const newQrToken = () => randomBytes(18).toString('base64url');
+
+export function toFacilityDto(f: Facility, access: CommunityAccess) {
+  return {
+    id: f.id,
+    communityId: f.community_id,
+    buildingId: f.building_id,
+    category: f.category,
+    name: f.name,
+    location: f.location,
+    status: f.status,
+    ...(access.can('facilities.manage') ? { qrToken: f.qr_token } : {}),
+    createdAt: f.created_at.toISOString(),
+  };
+}
+
+export async function createFacility(
+  db: Db,
+  actor: Actor,
+  communityId: string,
+  input: { category: FacilityCategory; name: string; location?: string; buildingId?: string },
+) {
+  return db.transaction().execute(async (trx) => {
+    if (input.buildingId) {
+      const b = await trx.selectFrom('buildings').select('id').where('id', '=', input.buildingId).where('community_id', '=', communityId).executeTakeFirst();
+      if (!b) throw notFound('Building');
+    }
+    const f = await repo.insertFacility(trx, {
+      community_id: communityId,
+      building_id: input.buildingId ?? null,
+      category: input.category,
+      name: input.name.trim(),
+      location: input.location?.trim() || null,
+      qr_token: newQrToken(),
+    });
+    await recordAudit(trx, {
+      communityId,
+      actorUserId: actor.userId,
+      action: 'facility.created',
+      entityType: 'facility',
+      entityId: f.id,
+      after: { category: f.category, name: f.name, location: f.location, buildingId: f.building_id, status: f.status },
+    });
+    return f;
+  });
+}
+
+export async function getFacility(db: Db, id: string) {
+  const f = await repo.findFacility(db, id);
+  if (!f) throw notFound('Facility');
+  return f;
+}
+
+export async function updateFacility(db: Db, actor: Actor, id: string, patch: { name?: string; location?: string | null; status?: FacilityStatus }) {
+  return db.transaction().execute(async (trx) => {
+    const before = await repo.findFacilityForUpdate(trx, id);
+    if (!before) throw notFound('Facility');
+    const after = await repo.updateFacility(trx, id, { ...patch, ...(patch.name ? { name: patch.name.trim() } : {}) });
+    await recordAudit(trx, {
+      communityId: after.community_id,
+      actorUserId: actor.userId,
+      action: patch.status && patch.status !== before.status ? 'facility.status_changed' : 'facility.updated',
+      entityType: 'facility',
+      entityId: id,
+      before: { name: before.name, location: before.location, status: before.status },
+      after: { name: after.name, location: after.location, status: after.status },
+    });
+    return after;
+  });
+}
+
+export function listFacilities(db: Db, communityId: string, opts: { cursor?: Cursor; limit: number; category?: FacilityCategory; status?: FacilityStatus }) {
+  return repo.listFacilities(db, communityId, opts);
+}

@@ -1,0 +1,195 @@
+import { sql, type Expression, type SqlBool } from 'kysely';
+import type { FastifyRequest } from 'fastify';
+import type { DbOrTrx } from '../db/index.js';
+import type { MembershipRole, OrganizationKind } from '../db/types.js';
+import { forbidden, notFound, unauthorized } from '../lib/errors.js';
+
+/**
+ * Access scoping lives here and only here (DESIGN.md "Access"):
+ * - property company staff see communities where their company holds an active duty;
+ * - committee members (owners', property management, residents') their own community;
+ * - contractors communities where they hold a delegated duty (tickets assigned to them later);
+ * - authorities read-only over their district;
+ * - owners the communities of their own units (and within them only their own units);
+ * - platform admins everything.
+ * Another community's record answers 404 (never its data); a visible one the actor may not
+ * change answers 403.
+ */
+
+export interface ActorMembership {
+  organizationId: string;
+  kind: OrganizationKind;
+  role: MembershipRole;
+  communityId: string | null;
+  district: string | null;
+}
+
+export interface Actor {
+  userId: string;
+  email: string;
+  name: string;
+  locale: 'zh-CN' | 'en';
+  isPlatformAdmin: boolean;
+  memberships: ActorMembership[];
+}
+
+/** What an actor is within one community; one actor can be several (e.g. committee member and owner). */
+export type Stance =
+  | 'platform_admin'
+  | 'property_manager'
+  | 'property_staff'
+  | 'committee_officer'
+  | 'committee_member'
+  | 'contractor'
+  | 'authority'
+  | 'owner';
+
+export type Capability =
+  /** See the community, its buildings and facilities. */
+  | 'community.read'
+  /** Change buildings, units, owners; import the unit register. */
+  | 'structure.manage'
+  /** Add and change facilities. */
+  | 'facilities.manage'
+  /** See every unit with owners' names and (unmasked) phone numbers. */
+  | 'owners.read'
+  /** Read the audit trail and verify its chain. */
+  | 'audit.read';
+
+const CAPABILITIES: Record<Capability, readonly Stance[]> = {
+  'community.read': ['platform_admin', 'property_manager', 'property_staff', 'committee_officer', 'committee_member', 'contractor', 'authority', 'owner'],
+  'structure.manage': ['platform_admin', 'property_manager', 'committee_officer'],
+  'facilities.manage': ['platform_admin', 'property_manager', 'property_staff', 'committee_officer'],
+  'owners.read': ['platform_admin', 'property_manager', 'property_staff', 'committee_officer', 'committee_member'],
+  'audit.read': ['platform_admin', 'property_manager', 'committee_officer', 'committee_member', 'authority'],
+};
+
+const COMMITTEE_KINDS: readonly OrganizationKind[] = ['owners_committee', 'property_management_committee', 'residents_committee'];
+const DUTY_KINDS: readonly OrganizationKind[] = ['property_company', 'contractor'];
+
+export class CommunityAccess {
+  constructor(
+    readonly communityId: string,
+    readonly stances: ReadonlySet<Stance>,
+  ) {}
+  can(capability: Capability): boolean {
+    return CAPABILITIES[capability].some((s) => this.stances.has(s));
+  }
+  /** Owners alone (no staff stance) see only their own units' data. */
+  get ownerOnly(): boolean {
+    return this.stances.size === 1 && this.stances.has('owner');
+  }
+}
+
+const activeDuty = sql<SqlBool>`d.valid_from <= now() AND (d.valid_to IS NULL OR d.valid_to > now())`;
+
+/**
+ * A SQL condition true for the community ids the actor may see. Every repository query on
+ * community data filters through this (`.where(visibleCommunity(actor, 'x.community_id'))`).
+ */
+export function visibleCommunity(actor: Actor, column: string): Expression<SqlBool> {
+  if (actor.isPlatformAdmin) return sql<SqlBool>`true`;
+  const col = sql.ref(column);
+  const dutyOrgs = actor.memberships.filter((m) => DUTY_KINDS.includes(m.kind)).map((m) => m.organizationId);
+  const committeeCommunities = actor.memberships
+    .filter((m) => COMMITTEE_KINDS.includes(m.kind) && m.communityId)
+    .map((m) => m.communityId as string);
+  const districts = actor.memberships.filter((m) => m.kind === 'authority' && m.district).map((m) => m.district as string);
+  return sql<SqlBool>`(
+    ${col} IN (SELECT d.community_id FROM duty_assignments d WHERE d.organization_id = ANY(${dutyOrgs}::uuid[]) AND ${activeDuty})
+    OR ${col} = ANY(${committeeCommunities}::uuid[])
+    OR ${col} IN (SELECT c.id FROM communities c WHERE c.district = ANY(${districts}::text[]))
+    OR ${col} IN (SELECT o.community_id FROM owners o WHERE o.user_id = ${actor.userId})
+  )`;
+}
+
+/** The actor's stances in one community, from the database (duties change over time). */
+export async function communityAccess(db: DbOrTrx, actor: Actor, communityId: string): Promise<CommunityAccess> {
+  const stances = new Set<Stance>();
+  const community = await db.selectFrom('communities').select(['id', 'district']).where('id', '=', communityId).executeTakeFirst();
+  if (!community) return new CommunityAccess(communityId, stances);
+  if (actor.isPlatformAdmin) stances.add('platform_admin');
+
+  const dutyOrgs = actor.memberships.filter((m) => DUTY_KINDS.includes(m.kind));
+  if (dutyOrgs.length > 0) {
+    const holding = await db
+      .selectFrom('duty_assignments as d')
+      .select('d.organization_id')
+      .where('d.community_id', '=', communityId)
+      .where('d.organization_id', 'in', dutyOrgs.map((m) => m.organizationId))
+      .where(activeDuty)
+      .execute();
+    const holders = new Set(holding.map((h) => h.organization_id));
+    for (const m of dutyOrgs) {
+      if (!holders.has(m.organizationId)) continue;
+      if (m.kind === 'contractor') stances.add('contractor');
+      else stances.add(m.role === 'manager' ? 'property_manager' : 'property_staff');
+    }
+  }
+  for (const m of actor.memberships) {
+    if (COMMITTEE_KINDS.includes(m.kind) && m.communityId === communityId) {
+      stances.add(m.role === 'chair' || m.role === 'manager' ? 'committee_officer' : 'committee_member');
+    }
+    if (m.kind === 'authority' && m.district === community.district) stances.add('authority');
+  }
+  const owner = await db
+    .selectFrom('owners')
+    .select('id')
+    .where('community_id', '=', communityId)
+    .where('user_id', '=', actor.userId)
+    .executeTakeFirst();
+  if (owner) stances.add('owner');
+  return new CommunityAccess(communityId, stances);
+}
+
+export function requireActor(request: FastifyRequest): Actor {
+  if (!request.actor) throw unauthorized();
+  return request.actor;
+}
+
+/**
+ * The guard every community route calls: 404 when the community is not visible to the actor
+ * (or does not exist), 403 when it is visible but the capability is missing.
+ */
+export async function requireCommunity(
+  db: DbOrTrx,
+  request: FastifyRequest,
+  communityId: string,
+  capability: Capability = 'community.read',
+  /** What the 404 names when the record belongs to a community the actor may not see. */
+  recordName = 'Community',
+): Promise<CommunityAccess> {
+  const actor = requireActor(request);
+  const access = await communityAccess(db, actor, communityId);
+  if (!access.can('community.read')) throw notFound(recordName);
+  if (!access.can(capability)) throw forbidden();
+  return access;
+}
+
+/** Organization management: platform admins, or the organization's own managers/chairs. */
+export function canManageOrganization(actor: Actor, organizationId: string): boolean {
+  return (
+    actor.isPlatformAdmin ||
+    actor.memberships.some((m) => m.organizationId === organizationId && (m.role === 'manager' || m.role === 'chair'))
+  );
+}
+
+export function canSeeOrganization(actor: Actor, organizationId: string): boolean {
+  return actor.isPlatformAdmin || actor.memberships.some((m) => m.organizationId === organizationId);
+}
+
+/** Masks a phone number for roles that do not need it: 13812345678 → 138****5678. */
+export function maskPhone(phone: string | null): string | null {
+  if (!phone) return phone;
+  const digits = phone.replace(/\s+/g, '');
+  if (digits.length <= 4) return '*'.repeat(digits.length);
+  if (digits.length < 8) return `${'*'.repeat(digits.length - 4)}${digits.slice(-4)}`;
+  return `${digits.slice(0, 3)}${'*'.repeat(digits.length - 7)}${digits.slice(-4)}`;
+}
+
+/** Masks a person's name for public notices: 张三丰 → 张**. */
+export function maskName(name: string): string {
+  const chars = [...name.trim()];
+  if (chars.length <= 1) return '*';
+  return chars[0] + '*'.repeat(Math.min(chars.length - 1, 3));
+}

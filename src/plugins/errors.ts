@@ -1,0 +1,66 @@
+import fp from 'fastify-plugin';
+import type { FastifyError } from 'fastify';
+import { AppError } from '../lib/errors.js';
+
+// PostgreSQL error classes that mean "the database is not there right now" (connection
+// exceptions, operator intervention such as shutdown, insufficient resources).
+const PG_UNAVAILABLE = /^(08|57P|53)/;
+const NODE_CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH']);
+
+interface PgLikeError {
+  code?: string;
+  constraint?: string;
+  detail?: string;
+  message: string;
+}
+
+function isConnectionProblem(err: PgLikeError): boolean {
+  if (err.code && (PG_UNAVAILABLE.test(err.code) || NODE_CONNECTION_ERRORS.has(err.code))) return true;
+  return /Connection terminated|timeout exceeded when trying to connect|Connection is closed|connect ECONNREFUSED/i.test(err.message);
+}
+
+/** Maps every failure to { error: { code, message, details? } } with the right status. */
+export default fp(
+  async (app) => {
+    app.setErrorHandler((err: FastifyError & PgLikeError, request, reply) => {
+      if (err instanceof AppError) {
+        return reply.status(err.statusCode).send({ error: { code: err.code, message: err.message, details: err.details } });
+      }
+      if (err.validation) {
+        const details = err.validation.map((v) => ({
+          field: v.instancePath ? v.instancePath.slice(1).replaceAll('/', '.') : ((v.params as { missingProperty?: string })?.missingProperty ?? ''),
+          in: err.validationContext,
+          message: v.message,
+        }));
+        return reply.status(400).send({ error: { code: 'VALIDATION_ERROR', message: `Invalid ${err.validationContext ?? 'request'}: ${err.message}`, details } });
+      }
+      if (err.code === '23505') {
+        return reply.status(409).send({ error: { code: 'CONFLICT', message: 'A record with the same unique value already exists', details: { constraint: err.constraint } } });
+      }
+      if (err.code === '23503') {
+        return reply.status(422).send({ error: { code: 'RULE_VIOLATION', message: 'A referenced record does not exist', details: { constraint: err.constraint } } });
+      }
+      if (err.code === '22P02' || err.code === '22007' || err.code === '22008') {
+        return reply.status(400).send({ error: { code: 'VALIDATION_ERROR', message: 'A value has the wrong format' } });
+      }
+      if (isConnectionProblem(err)) {
+        request.log.error({ err }, 'dependency unavailable');
+        reply.header('retry-after', '5');
+        return reply.status(503).send({ error: { code: 'SERVICE_UNAVAILABLE', message: 'A backing service is unavailable; try again shortly' } });
+      }
+      const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+      if (status === 500) {
+        request.log.error({ err }, 'unhandled error');
+        return reply.status(500).send({ error: { code: 'INTERNAL_ERROR', message: 'Something went wrong on our side; it has been logged' } });
+      }
+      // Fastify's own client errors (bad JSON, body too large, unsupported media type…).
+      const code = err.code?.startsWith('FST_') ? err.code.replace(/^FST_(ERR_)?/, '') : 'BAD_REQUEST';
+      return reply.status(status).send({ error: { code, message: err.message } });
+    });
+
+    app.setNotFoundHandler((request, reply) => {
+      reply.status(404).send({ error: { code: 'NOT_FOUND', message: `Route ${request.method} ${request.url.split('?')[0]} not found` } });
+    });
+  },
+  { name: 'errors' },
+);

@@ -1,0 +1,51 @@
+import { UnrecoverableError } from 'bullmq';
+import type { Logger } from 'pino';
+import type { Db } from '../src/db/index.js';
+import type { JobName, JobPayloads } from '../src/jobs/jobs.js';
+import type { UpkeepQueue } from '../src/jobs/queue.js';
+import { handleVerifyAll, handleVerifyChain } from '../src/modules/audit/audit.jobs.js';
+
+/** What every handler gets besides its payload. */
+export interface JobContext {
+  db: Db;
+  /** For handlers that enqueue further jobs (fan-out). */
+  queue: UpkeepQueue;
+  /** Already bound to the job's id and name. */
+  logger: Logger;
+  job: { id: string | undefined; name: string; attemptsMade: number };
+}
+
+/** One handler per job name in src/jobs/jobs.ts, typed by that name's payload. */
+export type JobHandlers = { [N in JobName]: (data: JobPayloads[N], ctx: JobContext) => Promise<void> };
+
+/**
+ * The registry. The return type makes a job without a handler a compile error (and a handler
+ * for a job that does not exist an excess-property error). Dependencies a handler needs
+ * beyond JobContext (a mailer, say) are passed here.
+ */
+export function createHandlers(): JobHandlers {
+  return {
+    'audit.verify-all': handleVerifyAll,
+    'audit.verify-chain': handleVerifyChain,
+  };
+}
+
+export function isJobName(handlers: JobHandlers, name: string): name is JobName {
+  return Object.hasOwn(handlers, name);
+}
+
+function run<N extends JobName>(handlers: JobHandlers, name: N, data: JobPayloads[N], ctx: JobContext): Promise<void> {
+  return handlers[name](data, ctx);
+}
+
+/**
+ * Runs a job's handler. A name without a handler (a job left in Redis by another version)
+ * fails at once, without retries: retrying cannot make a handler appear.
+ */
+export async function dispatch(handlers: JobHandlers, job: { name: string; data: unknown }, ctx: JobContext): Promise<void> {
+  if (!isJobName(handlers, job.name)) {
+    throw new UnrecoverableError(`no handler for job "${job.name}"`);
+  }
+  // The payload was typed at enqueue (src/jobs/queue.ts enqueue); Redis hands back its JSON.
+  await run(handlers, job.name, job.data as JobPayloads[typeof job.name], ctx);
+}

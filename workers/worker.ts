@@ -1,0 +1,160 @@
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Config } from '../src/config.js';
+import type { Db } from '../src/db/index.js';
+import { QUEUE_NAME } from '../src/jobs/jobs.js';
+import { createQueue, type UpkeepQueue } from '../src/jobs/queue.js';
+import { createRedis } from '../src/lib/redis.js';
+import { createHandlers, dispatch, type JobHandlers } from './registry.js';
+import { registerSchedulers } from './schedulers.js';
+
+export interface StartWorkersOptions {
+  config: Config;
+  db: Db;
+  redisUrl: string;
+  logger: Logger;
+  /** BullMQ key prefix; defaults to config.queuePrefix (tests pass a unique one). */
+  prefix?: string;
+}
+
+export interface Workers {
+  worker: Worker;
+  /** The producer handlers use to enqueue further jobs. */
+  queue: UpkeepQueue;
+  /**
+   * Graceful: stops taking jobs, waits for the running ones to finish, then closes the queue
+   * and both Redis connections. Idempotent. A job that cannot finish (the process is killed
+   * first) is handed back by BullMQ's stalled check once its lock lapses (see lockDuration).
+   */
+  close(): Promise<void>;
+}
+
+/** Starts the BullMQ worker for every job in src/jobs/jobs.ts, and registers the schedulers. */
+export async function startWorkers(opts: StartWorkersOptions): Promise<Workers> {
+  const { config, db } = opts;
+  const prefix = opts.prefix ?? config.queuePrefix;
+  const logger = opts.logger.child({ component: 'workers', queue: QUEUE_NAME, prefix });
+
+  // Both connections are worker-role (maxRetriesPerRequest: null): a worker waits for Redis to
+  // come back rather than failing; BullMQ requires it for the worker's blocking connection,
+  // and the queue's separate connection keeps handler enqueues off the worker's own.
+  const workerConnection = createRedis(opts.redisUrl, 'worker');
+  const queueConnection = createRedis(opts.redisUrl, 'worker');
+  const queue = createQueue(queueConnection, prefix);
+  const handlers: JobHandlers = createHandlers();
+
+  const processor = async (job: Job): Promise<void> => {
+    const jobLogger = logger.child({ jobId: job.id, job: job.name, attempt: job.attemptsMade + 1 });
+    await dispatch(handlers, job, {
+      db,
+      queue,
+      logger: jobLogger,
+      job: { id: job.id, name: job.name, attemptsMade: job.attemptsMade },
+    });
+  };
+
+  let worker: Worker | undefined;
+  try {
+    await warnUnlessNoEviction(queueConnection, logger);
+
+    worker = new Worker(QUEUE_NAME, processor, {
+      connection: workerConnection,
+      prefix,
+      concurrency: config.workerConcurrency,
+      // While a job runs its lock is renewed every lockDuration/2 (15 s). If the process dies
+      // (crash, OOM, SIGKILL after a failed graceful stop) the lock lapses within 30 s and the
+      // job counts as stalled. Handlers must therefore never block the event loop for 30 s:
+      // they page through PostgreSQL (verifyChain reads 5,000 events at a time).
+      lockDuration: 30_000,
+      // How often to look for jobs whose lock lapsed and hand them back to the wait list: with
+      // the lock above, a dead worker's job runs again elsewhere within about a minute.
+      stalledInterval: 30_000,
+      // A job may stall twice (a deploy's kill, then a crash) before it is failed instead of
+      // re-queued: a job that kills its worker every time must not crash-loop the fleet.
+      maxStalledCount: 2,
+    });
+
+    worker.on('completed', (job) => {
+      const ms = job.finishedOn !== undefined && job.processedOn !== undefined ? job.finishedOn - job.processedOn : undefined;
+      logger.info({ jobId: job.id, job: job.name, ms }, 'job completed');
+    });
+    worker.on('failed', (job, err) => {
+      const attempts = job?.opts.attempts ?? 1;
+      const willRetry = job !== undefined && job.attemptsMade < attempts && !(err instanceof UnrecoverableError);
+      logger[willRetry ? 'warn' : 'error'](
+        { jobId: job?.id, job: job?.name, attemptsMade: job?.attemptsMade, attempts, willRetry, err },
+        willRetry ? 'job failed; will retry' : 'job failed',
+      );
+    });
+    // Without a listener an 'error' event would throw; connection trouble is retried by ioredis.
+    worker.on('error', (err) => logger.error({ err }, 'worker error'));
+
+    await registerSchedulers(queue);
+  } catch (err) {
+    await closeAll(worker, queue, [workerConnection, queueConnection]);
+    throw err;
+  }
+
+  logger.info({ concurrency: config.workerConcurrency }, 'workers started');
+
+  const started = worker;
+  let closing: Promise<void> | undefined;
+  return {
+    worker: started,
+    queue,
+    close() {
+      closing ??= (async () => {
+        logger.info('workers closing: waiting for running jobs to finish');
+        await closeAll(started, queue, [workerConnection, queueConnection]);
+        logger.info('workers closed');
+      })();
+      return closing;
+    },
+  };
+}
+
+async function closeAll(worker: Worker | undefined, queue: UpkeepQueue, connections: Redis[]): Promise<void> {
+  // worker.close() without force waits for the jobs in progress to complete.
+  await worker?.close();
+  await queue.close();
+  await Promise.all(connections.map((c) => closeRedis(c)));
+}
+
+/** QUIT, or drop the connection if Redis does not answer (it may be the reason we stop). */
+async function closeRedis(redis: Redis, timeoutMs = 2_000): Promise<void> {
+  if (redis.status === 'end') return;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      redis.quit(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('QUIT timed out')), timeoutMs);
+      }),
+    ]);
+  } catch {
+    redis.disconnect();
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * BullMQ needs `maxmemory-policy noeviction`: under any other policy Redis may evict queue
+ * keys under memory pressure, silently losing jobs. Managed Redis often disables CONFIG; then
+ * we cannot tell and say so at debug level only.
+ */
+async function warnUnlessNoEviction(redis: Redis, logger: Logger): Promise<void> {
+  let policy: string | undefined;
+  try {
+    const reply: unknown = await redis.config('GET', 'maxmemory-policy');
+    if (Array.isArray(reply)) policy = typeof reply[1] === 'string' ? reply[1] : undefined;
+    else if (reply !== null && typeof reply === 'object') policy = (reply as Record<string, unknown>)['maxmemory-policy'] as string | undefined;
+  } catch (err) {
+    logger.debug({ err }, 'could not read Redis maxmemory-policy (CONFIG may be disabled)');
+    return;
+  }
+  if (policy !== undefined && policy !== 'noeviction') {
+    logger.warn({ maxmemoryPolicy: policy }, 'Redis maxmemory-policy is not "noeviction": Redis may evict queued jobs under memory pressure; set maxmemory-policy noeviction');
+  }
+}
