@@ -198,6 +198,8 @@ export interface Database {
   facilities: FacilitiesTable;
   audit_events: AuditEventsTable;
   audit_verifications: AuditVerificationsTable;
+  timers: TimersTable;
+  notifications: NotificationsTable;
 }
 
 export type User = Selectable<UsersTable>;
@@ -205,3 +207,47 @@ export type NewUser = Insertable<UsersTable>;
 export type Community = Selectable<CommunitiesTable>;
 export type Facility = Selectable<FacilitiesTable>;
 export type Organization = Selectable<OrganizationsTable>;
+
+export type TimerState = 'pending' | 'enqueued' | 'fired' | 'cancelled';
+export interface TimersTable {
+  id: Generated<string>;
+  kind: string;
+  subject_id: string;
+  community_id: string | null;
+  due_at: Timestamp;
+  job_id: string;
+  payload: ColumnType<unknown, string | undefined, string>;
+  state: Generated<TimerState>;
+  enqueued_at: Timestamp | null;
+  fired_at: Timestamp | null;
+  cancelled_at: Timestamp | null;
+  created_at: CreatedAt;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export type NotificationStatus = 'pending' | 'sending' | 'sent' | 'failed' | 'dead';
+export type NotificationChannel = 'email' | 'in_app';
+export interface NotificationsTable {
+  id: Generated<string>;
+  dedupe_key: string;
+  community_id: string | null;
+  recipient_user_id: string | null;
+  recipient_email: string | null;
+  channel: NotificationChannel;
+  template: string;
+  locale: 'zh-CN' | 'en';
+  payload: ColumnType<unknown, string | undefined, string>;
+  subject: string;
+  body_text: string;
+  body_html: string | null;
+  status: Generated<NotificationStatus>;
+  attempts: Generated<number>;
+  last_error: string | null;
+  lease_until: Timestamp | null;
+  enqueued_at: Timestamp | null;
+  sent_at: Timestamp | null;
+  delivered_via: string | null;
+  read_at: Timestamp | null;
+  created_at: CreatedAt;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}

@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { createDb, type Db } from '../../src/db/index.js';
-import { TEMPLATE_DB, TEST_DATABASE_URL, databaseUrl } from './env.js';
+import { TEST_DATABASE_URL, databaseUrl, templateDb, testDbName } from './env.js';
 
 export interface TestDb {
   db: Db;
@@ -22,11 +21,12 @@ async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
 
 /** A fresh database for one test file, cloned from the migrated template. */
 export async function createTestDb(): Promise<TestDb> {
-  const name = `upkeep_t_${randomBytes(6).toString('hex')}`;
+  const name = testDbName('db');
+  const template = templateDb();
   // Cloning needs the template to have no other connections; retry briefly if two files clone at once.
   for (let attempt = 0; ; attempt++) {
     try {
-      await admin((c) => c.query(`CREATE DATABASE ${name} TEMPLATE ${TEMPLATE_DB}`));
+      await admin((c) => c.query(`CREATE DATABASE ${name} TEMPLATE ${template}`));
       break;
     } catch (err) {
       if (attempt >= 20 || !/being accessed by other users/.test((err as Error).message)) throw err;
