@@ -127,7 +127,8 @@ export async function communityAccess(db: DbOrTrx, actor: Actor, communityId: st
     }
   }
   for (const m of actor.memberships) {
-    if (COMMITTEE_KINDS.includes(m.kind) && m.communityId === communityId) {
+    // community.id as PostgreSQL spells it: the caller's id may differ in letter case.
+    if (COMMITTEE_KINDS.includes(m.kind) && m.communityId === community.id) {
       stances.add(m.role === 'chair' || m.role === 'manager' ? 'committee_officer' : 'committee_member');
     }
     if (m.kind === 'authority' && m.district === community.district) stances.add('authority');
@@ -139,7 +140,7 @@ export async function communityAccess(db: DbOrTrx, actor: Actor, communityId: st
     .where('user_id', '=', actor.userId)
     .executeTakeFirst();
   if (owner) stances.add('owner');
-  return new CommunityAccess(communityId, stances);
+  return new CommunityAccess(community.id, stances);
 }
 
 export function requireActor(request: FastifyRequest): Actor {

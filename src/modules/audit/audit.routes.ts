@@ -26,7 +26,7 @@ const Verification = Type.Object({
 
 const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { db } = app.deps;
-  app.addHook('preHandler', app.authenticate);
+  app.addHook('onRequest', app.authenticate);
   const security = [{ bearerAuth: [] }];
 
   app.get(

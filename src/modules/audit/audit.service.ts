@@ -4,6 +4,15 @@ import * as repo from './audit.repository.js';
 
 export const PLATFORM_CHAIN = 'platform';
 
+/**
+ * The chain of a community: its id as PostgreSQL spells a uuid (lower case). Ids arrive from URLs
+ * in any letter case; the chain name and the hashed communityId must not depend on that, or one
+ * community would get several chains and its events would not verify once read back.
+ */
+export function chainOf(communityId: string | null): string {
+  return communityId === null ? PLATFORM_CHAIN : communityId.toLowerCase();
+}
+
 export interface AuditInput {
   /** The community whose chain records this; null for platform-level records (users, organizations). */
   communityId: string | null;
@@ -20,7 +29,8 @@ export interface AuditInput {
  * the change, so the change and its trace commit or roll back together.
  */
 export async function recordAudit(trx: Trx, input: AuditInput): Promise<StoredEvent> {
-  const chain = input.communityId ?? PLATFORM_CHAIN;
+  const chain = chainOf(input.communityId);
+  const communityId = input.communityId === null ? null : chain;
   await repo.lockChain(trx, chain);
   const last = await repo.lastEventOfChain(trx, chain);
   // jsonb keeps no undefined and no key order: store what hashing saw, as plain JSON.
@@ -28,7 +38,7 @@ export async function recordAudit(trx: Trx, input: AuditInput): Promise<StoredEv
   const event = {
     chain,
     seq: (last?.seq ?? 0) + 1,
-    communityId: input.communityId,
+    communityId,
     actorUserId: input.actorUserId,
     action: input.action,
     entityType: input.entityType,
@@ -62,14 +72,14 @@ export async function verifyChain(db: DbOrTrx, chain: string): Promise<ChainChec
 
 /** Verifies and records the result (the nightly job and the verify endpoint both do this). */
 export async function verifyAndRecord(db: Db, communityId: string | null, trigger: 'nightly' | 'on_demand') {
-  const chain = communityId ?? PLATFORM_CHAIN;
+  const chain = chainOf(communityId);
   const result = await verifyChain(db, chain);
-  const row = await repo.insertVerification(db, { chain, communityId, trigger, ...result });
+  const row = await repo.insertVerification(db, { chain, communityId: communityId === null ? null : chain, trigger, ...result });
   return { chain, ...result, checkedAt: row.checked_at };
 }
 
 export async function listEvents(db: DbOrTrx, communityId: string, afterSeq: number, limit: number) {
-  return repo.eventsPage(db, communityId, afterSeq, limit);
+  return repo.eventsPage(db, chainOf(communityId), afterSeq, limit);
 }
 
 /** Every chain to verify: the platform chain (communityId null) and one per community. */

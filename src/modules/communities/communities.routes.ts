@@ -14,7 +14,7 @@ const toBuildingDto = (b: { id: string; community_id: string; name: string; crea
 
 const communityRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { db } = app.deps;
-  app.addHook('preHandler', app.authenticate);
+  app.addHook('onRequest', app.authenticate);
   const security = [{ bearerAuth: [] }];
 
   app.post(

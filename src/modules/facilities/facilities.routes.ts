@@ -7,7 +7,7 @@ import * as service from './facilities.service.js';
 
 const facilityRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { db } = app.deps;
-  app.addHook('preHandler', app.authenticate);
+  app.addHook('onRequest', app.authenticate);
   const security = [{ bearerAuth: [] }];
 
   app.post(

@@ -7,7 +7,7 @@ import * as service from './organizations.service.js';
 
 const organizationRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { db } = app.deps;
-  app.addHook('preHandler', app.authenticate);
+  app.addHook('onRequest', app.authenticate);
   const security = [{ bearerAuth: [] }];
 
   app.post(
