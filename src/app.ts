@@ -10,6 +10,7 @@ import type { UpkeepQueue } from './jobs/queue.js';
 import errorsPlugin from './plugins/errors.js';
 import authPlugin from './plugins/auth.js';
 import swaggerPlugin from './plugins/swagger.js';
+import { installValidators } from './plugins/validation.js';
 import { ErrorResponse } from './lib/schemas.js';
 import healthRoutes from './modules/health/health.routes.js';
 import authRoutes from './modules/auth/auth.routes.js';
@@ -46,9 +47,10 @@ export async function buildApp(
     // Behind a reverse proxy in production; rate limits key on the client address it reports.
     trustProxy: deps.config.nodeEnv === 'production',
     bodyLimit: 1024 * 1024,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
     genReqId: () => crypto.randomUUID(),
   }).withTypeProvider<TypeBoxTypeProvider>();
+
+  installValidators(app);
 
   // External plugins.
   await app.register(helmet, { global: true });

@@ -28,6 +28,17 @@ export interface Config {
   logLevel: string;
   seedDemo: boolean;
   publicUrl: string | undefined;
+  emailFrom: string;
+  /** SMTP sends per second at most (BullMQ limiter): a large vote must not flood the server. */
+  emailRatePerSecond: number;
+  /** Attempts before an email ends as dead. */
+  emailMaxAttempts: number;
+  /** How long a sender's claim on an email lasts; past it the send is presumed dead and retried. */
+  emailLeaseSeconds: number;
+  /** How often the relay polls for unrelayed timers and emails (NOTIFY wakes it sooner). */
+  relayPollMs: number;
+  /** How often the reconciler restores timers missing from Redis. */
+  reconcileEveryMs: number;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -57,6 +68,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: r.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
     seedDemo: r.bool('SEED_DEMO', true),
     publicUrl: r.url('PUBLIC_URL', ['http:', 'https:']),
+    emailFrom: r.string('EMAIL_FROM', 'Upkeep <no-reply@upkeep.local>'),
+    emailRatePerSecond: r.int('EMAIL_RATE_PER_SECOND', 20, 1, 10_000),
+    emailMaxAttempts: r.int('EMAIL_MAX_ATTEMPTS', 6, 1, 50),
+    emailLeaseSeconds: r.int('EMAIL_LEASE_SECONDS', 60, 1, 3600),
+    relayPollMs: r.int('RELAY_POLL_MS', 5_000, 50, 600_000),
+    reconcileEveryMs: r.int('RECONCILE_EVERY_MS', 60_000, 1_000, 86_400_000),
   };
   r.done();
   return config;

@@ -12,8 +12,12 @@ export const DEFAULT_JOB_OPTIONS: JobsOptions = {
 
 export type UpkeepQueue = Queue;
 
-export function createQueue(connection: Redis, prefix: string): UpkeepQueue {
-  return new Queue(QUEUE_NAME, { connection, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
+export function createQueue(connection: Redis, prefix: string, name: string = QUEUE_NAME): UpkeepQueue {
+  const queue = new Queue(name, { connection, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
+  // Connection trouble is reported by readyz and by the calls that need Redis; without a
+  // listener BullMQ would print every refused reconnect.
+  queue.on('error', () => {});
+  return queue;
 }
 
 /** Typed enqueue: the payload must match the job name. */

@@ -22,6 +22,8 @@ declare module '@fastify/jwt' {
   }
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /** Loads who the token's subject is now: memberships are read fresh so removals take effect at once. */
 export async function loadActor(db: DbOrTrx, userId: string): Promise<Actor | undefined> {
   const user = await db
@@ -69,7 +71,8 @@ export default fp(
         const expired = (err as { code?: string }).code === 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED';
         throw unauthorized(expired ? 'Access token expired; refresh it' : 'A valid access token is required', expired ? 'TOKEN_EXPIRED' : 'UNAUTHORIZED');
       }
-      if (payload.typ !== 'access' || typeof payload.sub !== 'string') throw unauthorized('A valid access token is required');
+      // A subject that is not a uuid would make the users lookup fail with a 400/500: refuse it here.
+      if (payload.typ !== 'access' || typeof payload.sub !== 'string' || !UUID.test(payload.sub)) throw unauthorized('A valid access token is required');
       const actor = await loadActor(app.deps.db, payload.sub);
       if (!actor) throw unauthorized('This account no longer exists or is disabled');
       request.actor = actor;

@@ -14,6 +14,15 @@ interface PgLikeError {
   message: string;
 }
 
+/** Stable, readable codes for Fastify's own client errors. */
+const FASTIFY_CODES: Record<string, string> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: 'INVALID_JSON',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'INVALID_JSON',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'BODY_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
+};
+
 function isConnectionProblem(err: PgLikeError): boolean {
   if (err.code && (PG_UNAVAILABLE.test(err.code) || NODE_CONNECTION_ERRORS.has(err.code))) return true;
   return /Connection terminated|timeout exceeded when trying to connect|Connection is closed|connect ECONNREFUSED/i.test(err.message);
@@ -27,11 +36,15 @@ export default fp(
         return reply.status(err.statusCode).send({ error: { code: err.code, message: err.message, details: err.details } });
       }
       if (err.validation) {
-        const details = err.validation.map((v) => ({
-          field: v.instancePath ? v.instancePath.slice(1).replaceAll('/', '.') : ((v.params as { missingProperty?: string })?.missingProperty ?? ''),
-          in: err.validationContext,
-          message: v.message,
-        }));
+        const details = err.validation.map((v) => {
+          // The offending field: the value's path, plus the property itself when the complaint
+          // is about a missing or an extra property (Ajv reports those against the parent object).
+          const params = (v.params ?? {}) as { missingProperty?: string; additionalProperty?: string };
+          const field = [v.instancePath.slice(1).replaceAll('/', '.'), params.missingProperty ?? params.additionalProperty]
+            .filter((s) => s !== undefined && s !== '')
+            .join('.');
+          return { field, in: err.validationContext, message: v.message };
+        });
         return reply.status(400).send({ error: { code: 'VALIDATION_ERROR', message: `Invalid ${err.validationContext ?? 'request'}: ${err.message}`, details } });
       }
       if (err.code === '23505') {
@@ -40,7 +53,11 @@ export default fp(
       if (err.code === '23503') {
         return reply.status(422).send({ error: { code: 'RULE_VIOLATION', message: 'A referenced record does not exist', details: { constraint: err.constraint } } });
       }
-      if (err.code === '22P02' || err.code === '22007' || err.code === '22008') {
+      if (err.code === '23514' || err.code === '23502') {
+        // A check or not-null constraint caught a value the route's schema let through.
+        return reply.status(400).send({ error: { code: 'VALIDATION_ERROR', message: 'A value is not allowed here', details: { constraint: err.constraint } } });
+      }
+      if (err.code === '22P02' || err.code === '22007' || err.code === '22008' || err.code === '22001' || err.code === '22003') {
         return reply.status(400).send({ error: { code: 'VALIDATION_ERROR', message: 'A value has the wrong format' } });
       }
       if (isConnectionProblem(err)) {
@@ -54,7 +71,7 @@ export default fp(
         return reply.status(500).send({ error: { code: 'INTERNAL_ERROR', message: 'Something went wrong on our side; it has been logged' } });
       }
       // Fastify's own client errors (bad JSON, body too large, unsupported media type…).
-      const code = err.code?.startsWith('FST_') ? err.code.replace(/^FST_(ERR_)?/, '') : 'BAD_REQUEST';
+      const code = (err.code && FASTIFY_CODES[err.code]) ?? (err.code?.startsWith('FST_') ? err.code.replace(/^FST_(ERR_)?/, '') : 'BAD_REQUEST');
       return reply.status(status).send({ error: { code, message: err.message } });
     });
 

@@ -44,7 +44,10 @@ export async function createTestApp(overrides: Partial<Config> & { redisUrl?: st
     prefix,
     async close() {
       await app.close();
-      await queue.obliterate({ force: true }).catch(() => {});
+      // BullMQ waits for a connection; with Redis unreachable there is nothing to clean anyway.
+      if (redis.status === 'ready') {
+        await Promise.race([queue.obliterate({ force: true }).catch(() => {}), new Promise((r) => setTimeout(r, 5_000).unref())]);
+      }
       await queue.close().catch(() => {});
       redis.disconnect();
       await testDb.drop();

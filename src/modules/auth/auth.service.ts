@@ -1,7 +1,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Config } from '../../config.js';
 import type { Db, DbOrTrx } from '../../db/index.js';
-import { AppError, tooManyRequests, unauthorized } from '../../lib/errors.js';
+import { type AppError, tooManyRequests, unauthorized } from '../../lib/errors.js';
 import { recordAudit } from '../audit/audit.service.js';
 import * as users from '../users/users.repository.js';
 import * as repo from './auth.repository.js';

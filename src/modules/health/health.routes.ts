@@ -1,6 +1,36 @@
 import { sql } from 'kysely';
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { Redis } from 'ioredis';
 import { pingRedis } from '../../lib/redis.js';
+
+const REDIS_CHECK_MS = 1_000;
+
+/** Resolves when the connection is ready, or after ms (whichever comes first). */
+function readyWithin(redis: Redis, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      redis.off('ready', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    redis.once('ready', done);
+  });
+}
+
+/**
+ * The producer connection refuses commands until it is ready (no offline queue), so a ping right
+ * after start, while it is still connecting, would fail although Redis is fine: give a connection
+ * under way the check's time bound to come up, then ping within what is left of it.
+ */
+async function redisAnswers(redis: Redis): Promise<boolean> {
+  const deadline = Date.now() + REDIS_CHECK_MS;
+  if (redis.status === 'connecting' || redis.status === 'connect' || redis.status === 'reconnecting') {
+    await readyWithin(redis, REDIS_CHECK_MS);
+  }
+  if (redis.status !== 'ready') throw new Error(`Redis connection is ${redis.status}`);
+  return pingRedis(redis, Math.max(100, deadline - Date.now()));
+}
 
 const Check = Type.Object({ ok: Type.Boolean(), latencyMs: Type.Number(), error: Type.Optional(Type.String()) });
 const Readiness = Type.Object({
@@ -40,7 +70,7 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
           await sql`SELECT 1`.execute(app.deps.db);
           return true;
         }),
-        timed(() => pingRedis(app.deps.redis)),
+        timed(() => redisAnswers(app.deps.redis)),
       ]);
       const ready = postgres.ok && redis.ok;
       return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'degraded', checks: { postgres, redis } });

@@ -14,7 +14,10 @@ export interface OwnerInput {
 }
 
 export interface UnitInput {
-  /** 1-based line in the CSV (0 for API-created units). */
+  /**
+   * 1-based row of the file as a spreadsheet shows it (header and blank rows count; a quoted
+   * field spanning several lines is one row); 0 for API-created units.
+   */
   row: number;
   buildingName: string;
   number: string;
@@ -86,18 +89,23 @@ export interface ParsedImport {
 export function parseUnitCsv(csv: string): ParsedImport {
   let records: string[][];
   try {
-    records = parse(csv, { bom: true, skip_empty_lines: true, relax_column_count: true, trim: true, max_record_size: 10_000 }) as string[][];
+    // Blank rows are kept here and skipped below, so that row numbers stay those of the file.
+    records = parse(csv, { bom: true, skip_empty_lines: false, relax_column_count: true, trim: true, max_record_size: 10_000 }) as string[][];
   } catch (err) {
     const e = err as { lines?: number; message: string };
     return { units: [], errors: [{ row: e.lines ?? 0, message: `The file is not valid CSV: ${e.message}` }], rowCount: 0 };
   }
-  if (records.length === 0) return { units: [], errors: [{ row: 0, message: 'The file is empty' }], rowCount: 0 };
+  // A row with no value in any column (an empty line, or ",,,," as spreadsheets export cleared rows).
+  const isBlank = (record: string[]) => record.every((f) => f === '');
+  const firstIndex = records.findIndex((r) => !isBlank(r));
+  if (firstIndex < 0) return { units: [], errors: [{ row: 0, message: 'The file is empty' }], rowCount: 0 };
 
-  const first = records[0] ?? [];
+  const first = records[firstIndex] ?? [];
   const header = columnMap(first);
   const columns = header ?? new Map(DEFAULT_ORDER.map((k, i) => [k, i]));
-  const dataStart = header ? 1 : 0;
-  const rowCount = records.length - dataStart;
+  const dataStart = header ? firstIndex + 1 : firstIndex;
+  let rowCount = 0;
+  for (let i = dataStart; i < records.length; i++) if (!isBlank(records[i] ?? [])) rowCount++;
   if (rowCount > MAX_IMPORT_ROWS) {
     return { units: [], errors: [{ row: 0, message: `Too many rows: ${rowCount} (at most ${MAX_IMPORT_ROWS} per import)` }], rowCount };
   }
@@ -106,6 +114,7 @@ export function parseUnitCsv(csv: string): ParsedImport {
   const byKey = new Map<string, UnitInput>();
   for (let i = dataStart; i < records.length; i++) {
     const record = records[i] ?? [];
+    if (isBlank(record)) continue;
     const row = i + 1;
     const get = (key: string) => {
       const idx = columns.get(key);

@@ -1,18 +1,18 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { badRequest, notFound } from '../../lib/errors.js';
+import { AppError, badRequest, notFound } from '../../lib/errors.js';
 import { parseHundredths } from '../../lib/decimal.js';
 import { decodeCursor, encodeCursor } from '../../lib/pagination.js';
 import { IdParams, ListQuery, Page, Uuid, authErrors, errors } from '../../lib/schemas.js';
 import { communityAccess, requireActor, requireCommunity } from '../../plugins/access.js';
 import { CreateUnitBody, ImportResult, Unit } from './units.schemas.js';
 import * as service from './units.service.js';
-import { MAX_IMPORT_ROWS } from './unit-rows.js';
+import { MAX_AREA_CENTI_M2, MAX_IMPORT_ROWS } from './unit-rows.js';
 
 const IMPORT_BODY_LIMIT = 20 * 1024 * 1024;
 
 const unitRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { db } = app.deps;
-  app.addHook('preHandler', app.authenticate);
+  app.addHook('onRequest', app.authenticate);
   const security = [{ bearerAuth: [] }];
   // The register arrives as the raw CSV text (UTF-8, with or without BOM).
   app.addContentTypeParser(['text/csv', 'application/csv'], { parseAs: 'string', bodyLimit: IMPORT_BODY_LIMIT }, (_req, body, done) => done(null, body));
@@ -34,11 +34,26 @@ const unitRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const body = request.body;
       const area = parseHundredths(body.areaM2);
       const deposit = body.firstDeposit === undefined ? 0 : parseHundredths(body.firstDeposit);
-      if (area === null || area <= 0) throw badRequest('areaM2 must be a positive number of m² with at most 2 decimals', [{ field: 'areaM2', message: 'at most 2 decimals, greater than 0' }]);
-      if (deposit === null) throw badRequest('firstDeposit must be an amount in yuan with at most 2 decimals', [{ field: 'firstDeposit', message: 'at most 2 decimals' }]);
+      // Same code and details shape as a schema failure (plugins/errors.ts).
+      const invalid = (field: string, message: string, detail: string) => new AppError(400, 'VALIDATION_ERROR', message, [{ field, in: 'body', message: detail }]);
+      // Blank after trimming would otherwise reach the database's CHECK on units.number (a 500).
+      const number = body.number.trim();
+      if (!number) throw invalid('number', 'number must not be blank', 'must not be blank');
+      const blankOwner = body.owners.findIndex((o) => !o.name.trim());
+      if (blankOwner >= 0) throw invalid(`owners.${blankOwner}.name`, 'an owner name must not be blank', 'must not be blank');
+      if (area === null || area <= 0 || area > MAX_AREA_CENTI_M2) {
+        throw new AppError(400, 'VALIDATION_ERROR', 'areaM2 must be a positive number of m² with at most 2 decimals', [
+          { field: 'areaM2', in: 'body', message: 'at most 2 decimals, greater than 0' },
+        ]);
+      }
+      if (deposit === null) {
+        throw new AppError(400, 'VALIDATION_ERROR', 'firstDeposit must be an amount in yuan with at most 2 decimals', [
+          { field: 'firstDeposit', in: 'body', message: 'at most 2 decimals' },
+        ]);
+      }
       const unitId = await service.createUnit(db, requireActor(request), request.params.id, {
         buildingId: body.buildingId,
-        number: body.number,
+        number,
         areaCentiM2: area,
         firstDepositCents: deposit,
         owners: body.owners.map((o) => ({ name: o.name.trim(), phone: o.phone ?? null, email: o.email ?? null, isDeveloper: o.isDeveloper ?? false })),

@@ -1,13 +1,16 @@
 import { Type } from '@fastify/type-provider-typebox';
 import { Uuid } from '../../lib/schemas.js';
 
-const Decimal2 = Type.Union([Type.String({ pattern: '^\\d{1,13}(\\.\\d{1,2})?$' }), Type.Number({ minimum: 0 })]);
+// Any string is let through here and checked exactly by parseHundredths in the handler: with the
+// app's coerceTypes, a string failing a pattern in the first branch would be coerced to a float by
+// the number branch ("89.999999999999999999" → 90) and silently lose exactness.
+const Decimal2 = Type.Union([Type.String({ maxLength: 32 }), Type.Number({ minimum: 0 })]);
 
 export const CreateUnitBody = Type.Object(
   {
     buildingId: Uuid,
     number: Type.String({ minLength: 1, maxLength: 50 }),
-    areaM2: { ...Decimal2, description: 'Registered area of the exclusive part in m², at most 2 decimals (e.g. "89.37")' },
+    areaM2: { ...Decimal2, description: 'Registered area of the exclusive part in m², at most 2 decimals, preferably as a string (e.g. "89.37")' },
     firstDeposit: Type.Optional({ ...Decimal2, description: 'First maintenance-fund deposit in yuan, at most 2 decimals' }),
     owners: Type.Array(
       Type.Object(

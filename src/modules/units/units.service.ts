@@ -84,13 +84,14 @@ export async function createUnit(
   return db.transaction().execute(async (trx) => {
     const building = await trx.selectFrom('buildings').select(['id', 'name']).where('id', '=', input.buildingId).where('community_id', '=', communityId).executeTakeFirst();
     if (!building) throw notFound('Building');
+    const number = input.number.trim();
     const identities = input.owners.map(ownerIdentityKey);
     if (new Set(identities).size !== identities.length) throw badRequest('The same owner is listed twice');
     let result;
     try {
-      result = await writeUnits(trx, communityId, [{ row: 0, buildingName: building.name, number: input.number.trim(), areaCentiM2: input.areaCentiM2, firstDepositCents: input.firstDepositCents, owners: input.owners }]);
+      result = await writeUnits(trx, communityId, [{ row: 0, buildingName: building.name, number, areaCentiM2: input.areaCentiM2, firstDepositCents: input.firstDepositCents, owners: input.owners }]);
     } catch (err) {
-      if (err instanceof AppError && err.statusCode === 409) throw conflict(`Unit ${building.name} ${input.number} already exists`);
+      if (err instanceof AppError && err.statusCode === 409) throw conflict(`Unit ${building.name} ${number} already exists`);
       throw err;
     }
     const unitId = result.unitIds[0] as string;
@@ -100,7 +101,7 @@ export async function createUnit(
       action: 'unit.created',
       entityType: 'unit',
       entityId: unitId,
-      after: { building: building.name, number: input.number, areaCentiM2: input.areaCentiM2, firstDepositCents: input.firstDepositCents, owners: input.owners.length },
+      after: { building: building.name, number, areaCentiM2: input.areaCentiM2, firstDepositCents: input.firstDepositCents, owners: input.owners.length },
     });
     return unitId;
   });
