@@ -13,6 +13,10 @@ export default tseslint.config(
     },
   },
   {
+    files: ['scripts/**/*.mjs'],
+    languageOptions: { globals: { URL: 'readonly', console: 'readonly', process: 'readonly' } },
+  },
+  {
     // Migrations are frozen in time and typed against Kysely<any> on purpose.
     files: ['migrations/**'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },

@@ -146,14 +146,16 @@ describe('workers', () => {
     const secondId = jobId('audit-verify-all', day, 'second');
     await enqueue(workers.queue, 'audit.verify-all', { requestedAt }, { jobId: secondId });
     await waitFor('the second fan-out to complete', async () => (await jobState(workers, secondId)) === 'completed');
-    const counts = await workers.queue.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed');
-    expect(counts).toMatchObject({ waiting: 0, active: 0, failed: 0, completed: 5 }); // 2 fan-outs + 3 chains
+    // Only the audit jobs: the reconcile and digest schedulers run their own jobs beside them.
+    const auditJobs = (await workers.queue.getJobs(['waiting', 'active', 'delayed', 'completed', 'failed'])).filter((j) => j.name.startsWith('audit.') && !j.repeatJobKey);
+    expect(auditJobs).toHaveLength(5); // 2 fan-outs + 3 chains
+    for (const j of auditJobs) expect(await j.getState()).toBe('completed');
     await new Promise((r) => setTimeout(r, 300));
     expect(await verifications()).toHaveLength(3);
 
-    // The nightly scheduler is registered under its fixed id.
+    // The schedulers are registered under their fixed ids, once each.
     const schedulers = await workers.queue.getJobSchedulers();
-    expect(schedulers.map((s) => s.key)).toEqual(['audit-verify-nightly']);
+    expect(schedulers.map((s) => s.key).sort()).toEqual(['audit-verify-nightly', 'digest-tick', 'timers-reconcile']);
   }, 30_000);
 
   it('close() lets a running job finish before it resolves', async () => {
@@ -224,10 +226,10 @@ describe('workers', () => {
     // @ts-expect-error a registry missing a job's handler does not compile
     const incomplete: JobHandlers = { 'audit.verify-all': handlers['audit.verify-all'] };
     void incomplete;
-    expect(Object.keys(handlers).sort()).toEqual(['audit.verify-all', 'audit.verify-chain']);
+    expect(Object.keys(handlers).sort()).toEqual(['audit.verify-all', 'audit.verify-chain', 'digest.community', 'digest.tick', 'notification.send', 'timer.fire', 'timers.reconcile']);
 
     const workers = started[0]?.workers ?? (await start());
-    const ctx: JobContext = { db, queue: workers.queue, logger, job: { id: 'x', name: 'audit.nope', attemptsMade: 0 } };
+    const ctx = { db, queue: workers.queue, logger, job: { id: 'x', name: 'audit.nope', attemptsMade: 0 } } as unknown as JobContext;
     await expect(dispatch(handlers, { name: 'audit.nope', data: {} }, ctx)).rejects.toBeInstanceOf(UnrecoverableError);
   });
 });

@@ -3,7 +3,13 @@ import type { Logger } from 'pino';
 import type { Db } from '../src/db/index.js';
 import type { JobName, JobPayloads } from '../src/jobs/jobs.js';
 import type { UpkeepQueue } from '../src/jobs/queue.js';
+import type { Config } from '../src/config.js';
 import { handleVerifyAll, handleVerifyChain } from '../src/modules/audit/audit.jobs.js';
+import type { EmailChannel } from '../src/modules/notifications/channels.js';
+import { handleDigestCommunity, handleDigestTick, handleSend } from '../src/modules/notifications/notifications.jobs.js';
+import type { RelayQueues } from '../src/modules/timers/relay.js';
+import { handleReconcile, handleTimerFire, type TimerHandlers } from '../src/modules/timers/timers.jobs.js';
+import { onContractEnding } from '../src/modules/duties/duties.timers.js';
 
 /** What every handler gets besides its payload. */
 export interface JobContext {
@@ -13,6 +19,22 @@ export interface JobContext {
   /** Already bound to the job's id and name. */
   logger: Logger;
   job: { id: string | undefined; name: string; attemptsMade: number };
+  /** The rate-limited queue emails go through. */
+  emailQueue: UpkeepQueue;
+  channel: EmailChannel;
+  config: Config;
+  timerHandlers: TimerHandlers;
+  relayQueues: RelayQueues;
+}
+
+/**
+ * One handler per timer kind (src/modules/timers/kinds.ts): a kind without a handler does not
+ * compile. Each runs inside the transaction that marks its timer fired.
+ */
+export function createTimerHandlers(): TimerHandlers {
+  return {
+    'duty.contract-ending': onContractEnding,
+  };
 }
 
 /** One handler per job name in src/jobs/jobs.ts, typed by that name's payload. */
@@ -27,6 +49,11 @@ export function createHandlers(): JobHandlers {
   return {
     'audit.verify-all': handleVerifyAll,
     'audit.verify-chain': handleVerifyChain,
+    'timer.fire': handleTimerFire,
+    'timers.reconcile': handleReconcile,
+    'notification.send': handleSend,
+    'digest.tick': handleDigestTick,
+    'digest.community': handleDigestCommunity,
   };
 }
 

@@ -3,10 +3,12 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../src/config.js';
 import type { Db } from '../src/db/index.js';
-import { QUEUE_NAME } from '../src/jobs/jobs.js';
+import { EMAIL_QUEUE_NAME, QUEUE_NAME } from '../src/jobs/jobs.js';
+import { createEmailChannel, type EmailChannel } from '../src/modules/notifications/channels.js';
+import { startRelay, type RelayQueues } from '../src/modules/timers/relay.js';
 import { createQueue, type UpkeepQueue } from '../src/jobs/queue.js';
 import { createRedis } from '../src/lib/redis.js';
-import { createHandlers, dispatch, type JobHandlers } from './registry.js';
+import { createHandlers, createTimerHandlers, dispatch, type JobHandlers } from './registry.js';
 import { registerSchedulers } from './schedulers.js';
 
 export interface StartWorkersOptions {
@@ -16,12 +18,21 @@ export interface StartWorkersOptions {
   logger: Logger;
   /** BullMQ key prefix; defaults to config.queuePrefix (tests pass a unique one). */
   prefix?: string;
+  /** For the relay's LISTEN (commits wake it at once); without it the relay only polls. */
+  databaseUrl?: string;
+  /** Replaces the email channel made from SMTP_URL (tests). */
+  channel?: EmailChannel;
 }
 
 export interface Workers {
   worker: Worker;
+  /** Sends emails, rate-limited (EMAIL_RATE_PER_SECOND). */
+  emailWorker: Worker;
   /** The producer handlers use to enqueue further jobs. */
   queue: UpkeepQueue;
+  emailQueue: UpkeepQueue;
+  /** Runs one relay pass now (tests; production relies on NOTIFY and polling). */
+  kickRelay(): void;
   /**
    * Graceful: stops taking jobs, waits for the running ones to finish, then closes the queue
    * and both Redis connections. Idempotent. A job that cannot finish (the process is killed
@@ -42,19 +53,31 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<Workers> 
   const workerConnection = createRedis(opts.redisUrl, 'worker');
   const queueConnection = createRedis(opts.redisUrl, 'worker');
   const queue = createQueue(queueConnection, prefix);
+  const emailQueue = createQueue(queueConnection, prefix, EMAIL_QUEUE_NAME);
+  const relayQueues: RelayQueues = { main: queue, email: emailQueue, redis: queueConnection };
+  const channel = opts.channel ?? createEmailChannel({ smtpUrl: config.smtpUrl, from: config.emailFrom, logger: logger.child({ component: 'email' }) });
   const handlers: JobHandlers = createHandlers();
+  const timerHandlers = createTimerHandlers();
 
   const processor = async (job: Job): Promise<void> => {
     const jobLogger = logger.child({ jobId: job.id, job: job.name, attempt: job.attemptsMade + 1 });
     await dispatch(handlers, job, {
       db,
       queue,
+      emailQueue,
+      channel,
+      config,
+      timerHandlers,
+      relayQueues,
       logger: jobLogger,
       job: { id: job.id, name: job.name, attemptsMade: job.attemptsMade },
     });
   };
 
   let worker: Worker | undefined;
+  let emailWorker: Worker | undefined;
+  let relay: ReturnType<typeof startRelay> | undefined;
+  let schedulerRefresh: NodeJS.Timeout | undefined;
   try {
     await warnUnlessNoEviction(queueConnection, logger);
 
@@ -75,6 +98,20 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<Workers> 
       maxStalledCount: 2,
     });
 
+    // Emails: their own queue, so the limiter throttles SMTP and nothing else.
+    emailWorker = new Worker(EMAIL_QUEUE_NAME, processor, {
+      connection: createRedis(opts.redisUrl, 'worker'),
+      prefix,
+      concurrency: Math.min(config.workerConcurrency * 2, 20),
+      limiter: { max: config.emailRatePerSecond, duration: 1_000 },
+      // A send holds its job for at most the SMTP timeouts (about 40 s): the lock covers it.
+      lockDuration: 60_000,
+      stalledInterval: 30_000,
+      maxStalledCount: 2,
+    });
+    emailWorker.on('error', (err) => logger.error({ err }, 'email worker error'));
+    emailWorker.on('failed', (job, err) => logger.warn({ jobId: job?.id, attemptsMade: job?.attemptsMade, err: err.message }, 'email send failed'));
+
     worker.on('completed', (job) => {
       const ms = job.finishedOn !== undefined && job.processedOn !== undefined ? job.finishedOn - job.processedOn : undefined;
       logger.info({ jobId: job.id, job: job.name, ms }, 'job completed');
@@ -91,8 +128,18 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<Workers> 
     // Without a listener an 'error' event would throw; connection trouble is retried by ioredis.
     worker.on('error', (err) => logger.error({ err }, 'worker error'));
 
-    await registerSchedulers(queue);
+    await registerSchedulers(queue, config);
+    // Schedulers live in Redis: re-upserting them regularly brings them back after Redis lost
+    // its data (the reconciler they run then restores every timer).
+    schedulerRefresh = setInterval(() => {
+      registerSchedulers(queue, config).catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'could not refresh schedulers'));
+    }, config.reconcileEveryMs);
+    schedulerRefresh.unref();
+    relay = startRelay({ db, databaseUrl: opts.databaseUrl, queues: relayQueues, logger: logger.child({ component: 'relay' }), pollMs: config.relayPollMs });
   } catch (err) {
+    clearInterval(schedulerRefresh);
+    await relay?.close();
+    await emailWorker?.close();
     await closeAll(worker, queue, [workerConnection, queueConnection]);
     throw err;
   }
@@ -100,13 +147,23 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<Workers> 
   logger.info({ concurrency: config.workerConcurrency }, 'workers started');
 
   const started = worker;
+  const startedEmail = emailWorker as Worker;
+  const startedRelay = relay as ReturnType<typeof startRelay>;
   let closing: Promise<void> | undefined;
   return {
     worker: started,
+    emailWorker: startedEmail,
     queue,
+    emailQueue,
+    kickRelay: () => startedRelay.kick(),
     close() {
       closing ??= (async () => {
         logger.info('workers closing: waiting for running jobs to finish');
+        clearInterval(schedulerRefresh);
+        await startedRelay.close();
+        await startedEmail.close();
+        await emailQueue.close();
+        channel.close();
         await closeAll(started, queue, [workerConnection, queueConnection]);
         logger.info('workers closed');
       })();

@@ -16,7 +16,7 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-type WorkersStarter = (opts: { config: Config; db: Db; redisUrl: string; logger: Logger }) => Promise<{ close(): Promise<void> }>;
+type WorkersStarter = (opts: { config: Config; db: Db; redisUrl: string; databaseUrl: string; logger: Logger }) => Promise<{ close(): Promise<void> }>;
 
 /**
  * Starts Upkeep: the API, the workers, or both in one process (a single community's
@@ -45,7 +45,7 @@ export async function start(opts: { api: boolean; workers?: WorkersStarter }): P
     app = await buildApp({ config, db, redis, queue }, { loggerInstance: logger.child({ component: 'api' }) });
     url = await app.listen({ host: config.host, port: config.port });
   }
-  const workers = opts.workers ? await opts.workers({ config, db, redisUrl: services.redisUrl, logger: logger.child({ component: 'workers' }) }) : undefined;
+  const workers = opts.workers ? await opts.workers({ config, db, redisUrl: services.redisUrl, databaseUrl: services.databaseUrl, logger: logger.child({ component: 'workers' }) }) : undefined;
 
   const lines: string[] = [''];
   if (app) {

@@ -8,11 +8,25 @@ export interface JobPayloads {
   'audit.verify-all': { requestedAt?: string };
   /** Verify one community's chain (or the platform chain when communityId is null). */
   'audit.verify-chain': { communityId: string | null; day: string };
+  /** A timer is due: its handler re-reads the domain and acts only if the timer still applies. */
+  'timer.fire': { timerId: string };
+  /** Puts back into Redis every timer and email that should be there and is not. */
+  'timers.reconcile': { requestedAt?: string };
+  /** Sends one email notification (on the rate-limited email queue). */
+  'notification.send': { notificationId: string };
+  /** Frequent tick: enqueue the daily digest of each community where it is now 08:00 or later. */
+  'digest.tick': { requestedAt?: string };
+  /** The daily digest of one community for one local day. */
+  'digest.community': { communityId: string; day: string };
 }
 
 export type JobName = keyof JobPayloads;
 
 export const QUEUE_NAME = 'upkeep';
+/** Emails have their own queue so its rate limiter throttles only SMTP. */
+export const EMAIL_QUEUE_NAME = 'upkeep-email';
+/** Which queue each job goes to. */
+export const EMAIL_JOBS: ReadonlySet<JobName> = new Set<JobName>(['notification.send']);
 
 /** BullMQ refuses ':' in custom job ids and all-digit ids; ours are `<kind>-<ids…>`. */
 export function jobId(...parts: Array<string | number>): string {

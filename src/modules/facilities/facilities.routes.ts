@@ -1,4 +1,4 @@
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { decodeCursor, toPage } from '../../lib/pagination.js';
 import { IdParams, ListQuery, Page, authErrors, errors } from '../../lib/schemas.js';
 import { requireActor, requireCommunity } from '../../plugins/access.js';

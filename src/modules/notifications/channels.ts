@@ -1,0 +1,71 @@
+import { createHash } from 'node:crypto';
+import nodemailer, { type Transporter } from 'nodemailer';
+import type { Logger } from 'pino';
+
+/**
+ * Where an email goes out. One small interface so SMS or messaging-app channels can be added
+ * beside it later.
+ */
+export interface OutgoingEmail {
+  to: string;
+  subject: string;
+  text: string;
+  html: string | null;
+  /** Stable per notification: a resend after an interrupted attempt carries the same Message-ID. */
+  dedupeKey: string;
+}
+
+export interface EmailChannel {
+  readonly name: string;
+  send(email: OutgoingEmail): Promise<{ deliveredVia: string; messageId?: string }>;
+  close(): void;
+}
+
+export function messageIdFor(dedupeKey: string): string {
+  return `<${createHash('sha256').update(dedupeKey).digest('hex').slice(0, 32)}@upkeep.local>`;
+}
+
+export class SmtpChannel implements EmailChannel {
+  readonly name = 'smtp';
+  private readonly transport: Transporter;
+  constructor(
+    smtpUrl: string,
+    private readonly from: string,
+  ) {
+    this.transport = nodemailer.createTransport(smtpUrl, {
+      // Bounded: a hung SMTP server must not hold a send (and its lease) for long.
+      connectionTimeout: 10_000,
+      greetingTimeout: 10_000,
+      socketTimeout: 20_000,
+    } as never);
+  }
+  async send(email: OutgoingEmail) {
+    const info = await this.transport.sendMail({
+      from: this.from,
+      to: email.to,
+      subject: email.subject,
+      text: email.text,
+      ...(email.html ? { html: email.html } : {}),
+      messageId: messageIdFor(email.dedupeKey),
+    });
+    return { deliveredVia: 'smtp', messageId: info.messageId as string };
+  }
+  close() {
+    this.transport.close();
+  }
+}
+
+/** The zero-config default: no SMTP_URL, so emails are kept in-app and written to the log. */
+export class LogChannel implements EmailChannel {
+  readonly name = 'log';
+  constructor(private readonly logger: Logger) {}
+  async send(email: OutgoingEmail) {
+    this.logger.info({ to: email.to, subject: email.subject, text: email.text }, 'email (no SMTP_URL: logged, not sent)');
+    return { deliveredVia: 'log' };
+  }
+  close() {}
+}
+
+export function createEmailChannel(opts: { smtpUrl: string | undefined; from: string; logger: Logger }): EmailChannel {
+  return opts.smtpUrl ? new SmtpChannel(opts.smtpUrl, opts.from) : new LogChannel(opts.logger);
+}

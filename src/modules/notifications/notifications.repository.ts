@@ -1,0 +1,165 @@
+import { sql } from 'kysely';
+import type { DbOrTrx } from '../../db/index.js';
+import type { NotificationChannel, NotificationStatus } from '../../db/types.js';
+import { afterCursor, type Cursor } from '../../lib/pagination.js';
+
+export interface NewNotification {
+  dedupeKey: string;
+  communityId: string | null;
+  recipientUserId: string | null;
+  recipientEmail: string | null;
+  channel: NotificationChannel;
+  template: string;
+  locale: 'zh-CN' | 'en';
+  payload: unknown;
+  subject: string;
+  bodyText: string;
+  bodyHtml: string | null;
+}
+
+/** Inserts what is new; an existing dedupe key wins (at most one notification per key). */
+export async function insertNotifications(db: DbOrTrx, rows: NewNotification[]): Promise<Array<{ id: string; channel: NotificationChannel }>> {
+  if (rows.length === 0) return [];
+  return db
+    .insertInto('notifications')
+    .values(
+      rows.map((r) => ({
+        dedupe_key: r.dedupeKey,
+        community_id: r.communityId,
+        recipient_user_id: r.recipientUserId,
+        recipient_email: r.recipientEmail,
+        channel: r.channel,
+        template: r.template,
+        locale: r.locale,
+        payload: JSON.stringify(r.payload ?? {}),
+        subject: r.subject,
+        body_text: r.bodyText,
+        body_html: r.bodyHtml,
+        // In-app messages are delivered by being stored.
+        status: r.channel === 'in_app' ? ('sent' as const) : ('pending' as const),
+        sent_at: r.channel === 'in_app' ? new Date() : null,
+        delivered_via: r.channel === 'in_app' ? 'in_app' : null,
+      })),
+    )
+    .onConflict((oc) => oc.column('dedupe_key').doNothing())
+    .returning(['id', 'channel'])
+    .execute();
+}
+
+/** Emails not yet handed to the queue (the relay claims them; others skip locked rows). */
+export function claimUnrelayed(db: DbOrTrx, limit: number) {
+  return db
+    .selectFrom('notifications')
+    .select(['id'])
+    .where('channel', '=', 'email')
+    .where('status', '=', 'pending')
+    .where('enqueued_at', 'is', null)
+    .orderBy('created_at')
+    .limit(limit)
+    .forUpdate()
+    .skipLocked()
+    .execute();
+}
+
+export async function markRelayed(db: DbOrTrx, ids: string[]) {
+  if (ids.length === 0) return;
+  await db.updateTable('notifications').set({ enqueued_at: new Date(), updated_at: new Date() }).where('id', 'in', ids).execute();
+}
+
+/** Emails still owed a delivery, for the reconciler. */
+export function undeliveredPage(db: DbOrTrx, afterId: string | null, limit: number) {
+  let q = db
+    .selectFrom('notifications')
+    .select(['id'])
+    .where('channel', '=', 'email')
+    .where('status', 'in', ['pending', 'failed', 'sending'])
+    .where('enqueued_at', 'is not', null);
+  if (afterId) q = q.where('id', '>', afterId);
+  return q.orderBy('id').limit(limit).execute();
+}
+
+/**
+ * Claims an email for sending: one sender at a time, whoever races. A 'sending' row whose lease
+ * has lapsed belongs to a sender that died mid-send and may be claimed again.
+ */
+export async function claimForSending(db: DbOrTrx, id: string, leaseSeconds: number) {
+  return db
+    .updateTable('notifications')
+    .set({
+      status: 'sending',
+      attempts: sql`attempts + 1`,
+      lease_until: sql`now() + make_interval(secs => ${leaseSeconds})`,
+      updated_at: new Date(),
+    })
+    .where('id', '=', id)
+    .where('channel', '=', 'email')
+    .where((eb) => eb.or([eb('status', 'in', ['pending', 'failed']), eb.and([eb('status', '=', 'sending'), eb('lease_until', '<', sql<Date>`now()`)])]))
+    .returningAll()
+    .executeTakeFirst();
+}
+
+export function findNotification(db: DbOrTrx, id: string) {
+  return db.selectFrom('notifications').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function markSent(db: DbOrTrx, id: string, deliveredVia: string) {
+  await db
+    .updateTable('notifications')
+    .set({ status: 'sent', sent_at: new Date(), delivered_via: deliveredVia, lease_until: null, last_error: null, updated_at: new Date() })
+    .where('id', '=', id)
+    .where('status', '=', 'sending')
+    .execute();
+}
+
+export async function markFailed(db: DbOrTrx, id: string, status: 'failed' | 'dead', error: string) {
+  await db
+    .updateTable('notifications')
+    .set({ status, last_error: error.slice(0, 2000), lease_until: null, updated_at: new Date() })
+    .where('id', '=', id)
+    .where('status', '=', 'sending')
+    .execute();
+}
+
+export function listInbox(db: DbOrTrx, userId: string, opts: { unreadOnly: boolean; cursor?: Cursor; limit: number }) {
+  let q = db
+    .selectFrom('notifications')
+    .select(['id', 'community_id', 'template', 'subject', 'body_text', 'payload', 'read_at', 'created_at'])
+    .where('recipient_user_id', '=', userId)
+    .where('channel', '=', 'in_app');
+  if (opts.unreadOnly) q = q.where('read_at', 'is', null);
+  // Newest first: the keyset runs backwards.
+  if (opts.cursor) q = q.where(sql<boolean>`(created_at, id) < (${opts.cursor.t}::timestamptz, ${opts.cursor.id}::uuid)`);
+  return q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(opts.limit + 1).execute();
+}
+
+export async function markRead(db: DbOrTrx, userId: string, ids: string[] | 'all') {
+  let q = db.updateTable('notifications').set({ read_at: new Date(), updated_at: new Date() }).where('recipient_user_id', '=', userId).where('channel', '=', 'in_app').where('read_at', 'is', null);
+  if (ids !== 'all') q = q.where('id', 'in', ids);
+  const res = await q.executeTakeFirst();
+  return Number(res.numUpdatedRows);
+}
+
+export function listByStatus(db: DbOrTrx, status: NotificationStatus, opts: { cursor?: Cursor; limit: number }) {
+  return db
+    .selectFrom('notifications')
+    .selectAll()
+    .where('status', '=', status)
+    .where('channel', '=', 'email')
+    .where(afterCursor(opts.cursor, 'created_at', 'id'))
+    .orderBy('created_at')
+    .orderBy('id')
+    .limit(opts.limit + 1)
+    .execute();
+}
+
+/** Back to pending with a fresh attempt budget; the relay sends it again. */
+export function resetForRetry(db: DbOrTrx, id: string) {
+  return db
+    .updateTable('notifications')
+    .set({ status: 'pending', attempts: 0, enqueued_at: null, lease_until: null, updated_at: new Date() })
+    .where('id', '=', id)
+    .where('channel', '=', 'email')
+    .where('status', 'in', ['dead', 'failed'])
+    .returningAll()
+    .executeTakeFirst();
+}

@@ -1,0 +1,123 @@
+import type { Config } from '../../config.js';
+import type { DbOrTrx } from '../../db/index.js';
+import { notFound } from '../../lib/errors.js';
+import type { Cursor } from '../../lib/pagination.js';
+import type { EmailChannel } from './channels.js';
+import * as repo from './notifications.repository.js';
+import { uniqueRecipients, type Recipient } from './recipients.js';
+import { render, type TemplateName, type TemplatePayloads } from './templates.js';
+
+export interface NotifyInput<K extends TemplateName> {
+  /** Identifies the event: one notification per key, recipient and channel, however often called. */
+  dedupeKey: string;
+  communityId: string | null;
+  /** The community's time zone, for dates in the message. */
+  timeZone: string;
+  template: K;
+  payload: TemplatePayloads[K];
+  recipients: Recipient[];
+  /** In-app only, no email (default: both). */
+  emailToo?: boolean;
+}
+
+/**
+ * Records notifications in the caller's transaction: an in-app message for each user and an
+ * email for each address, rendered in the recipient's language. Emails are sent by the worker
+ * after commit (the relay is woken by NOTIFY); a rolled-back change sends nothing.
+ */
+export async function notify<K extends TemplateName>(trx: DbOrTrx, input: NotifyInput<K>) {
+  const rows: repo.NewNotification[] = [];
+  for (const r of uniqueRecipients(input.recipients)) {
+    const rendered = render(input.template, input.payload, { locale: r.locale, timeZone: input.timeZone, recipientName: r.name });
+    const who = r.userId ?? `email:${(r.email ?? '').toLowerCase()}`;
+    const base = {
+      communityId: input.communityId,
+      recipientUserId: r.userId,
+      recipientEmail: r.email,
+      template: input.template,
+      locale: r.locale,
+      payload: input.payload,
+      subject: rendered.subject,
+      bodyText: rendered.text,
+    };
+    if (r.userId) rows.push({ ...base, dedupeKey: `${input.dedupeKey}|${who}|in_app`, channel: 'in_app', bodyHtml: null });
+    if (r.email && input.emailToo !== false) rows.push({ ...base, dedupeKey: `${input.dedupeKey}|${who}|email`, channel: 'email', bodyHtml: rendered.html });
+  }
+  return repo.insertNotifications(trx, rows);
+}
+
+export type SendOutcome = 'sent' | 'skipped' | 'retry' | 'dead';
+
+export class SendFailed extends Error {
+  override name = 'SendFailed';
+}
+
+/**
+ * Sends one email at most once per dedupe key: the row is claimed first (one sender wins a
+ * race), then sent, then marked. A sender that dies mid-send leaves a lease that lapses; the
+ * retry sends again with the same Message-ID. SMTP failures count attempts and end as 'dead'.
+ * Throws SendFailed when BullMQ should retry with backoff.
+ */
+export async function sendEmail(
+  deps: { db: DbOrTrx; channel: EmailChannel; config: Pick<Config, 'emailMaxAttempts' | 'emailLeaseSeconds'> },
+  notificationId: string,
+): Promise<SendOutcome> {
+  const row = await repo.claimForSending(deps.db, notificationId, deps.config.emailLeaseSeconds);
+  if (!row) {
+    const current = await repo.findNotification(deps.db, notificationId);
+    // Held by a live sender's lease: come back later. Otherwise sent, dead or gone: nothing to do.
+    if (current?.status === 'sending') throw new SendFailed('another sender holds this email’s lease');
+    return 'skipped';
+  }
+  if (!row.recipient_email) {
+    await repo.markFailed(deps.db, row.id, 'dead', 'no email address');
+    return 'dead';
+  }
+  try {
+    const result = await deps.channel.send({ to: row.recipient_email, subject: row.subject, text: row.body_text, html: row.body_html, dedupeKey: row.dedupe_key });
+    await repo.markSent(deps.db, row.id, result.deliveredVia);
+    return 'sent';
+  } catch (err) {
+    const message = errorText(err);
+    const dead = row.attempts >= deps.config.emailMaxAttempts;
+    await repo.markFailed(deps.db, row.id, dead ? 'dead' : 'failed', message);
+    if (dead) return 'dead';
+    throw new SendFailed(`attempt ${row.attempts} of ${deps.config.emailMaxAttempts} failed: ${message}`);
+  }
+}
+
+function errorText(err: unknown): string {
+  const e = err as { responseCode?: number; response?: string; message?: string; code?: string };
+  if (e.responseCode) return `SMTP ${e.responseCode}: ${e.response ?? e.message ?? ''}`.trim();
+  return `${e.code ? `${e.code}: ` : ''}${e.message ?? String(err)}`;
+}
+
+export function toInboxItem(n: Awaited<ReturnType<typeof repo.listInbox>>[number]) {
+  return {
+    id: n.id,
+    communityId: n.community_id,
+    template: n.template,
+    subject: n.subject,
+    body: n.body_text,
+    payload: n.payload,
+    read: n.read_at !== null,
+    createdAt: n.created_at.toISOString(),
+  };
+}
+
+export function listInbox(db: DbOrTrx, userId: string, opts: { unreadOnly: boolean; cursor?: Cursor; limit: number }) {
+  return repo.listInbox(db, userId, opts);
+}
+
+export const markRead = repo.markRead;
+export const listByStatus = repo.listByStatus;
+
+export async function retryEmail(db: DbOrTrx, id: string) {
+  const row = await repo.resetForRetry(db, id);
+  if (!row) {
+    const exists = await repo.findNotification(db, id);
+    if (!exists || exists.channel !== 'email') throw notFound('Notification');
+    return { id, status: exists.status, retried: false };
+  }
+  return { id, status: row.status, retried: true };
+}

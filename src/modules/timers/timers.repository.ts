@@ -1,0 +1,74 @@
+import { sql } from 'kysely';
+import type { DbOrTrx } from '../../db/index.js';
+
+export interface TimerRow {
+  kind: string;
+  subjectId: string;
+  communityId: string | null;
+  dueAt: Date;
+  jobId: string;
+  payload: unknown;
+}
+
+/**
+ * Inserts timers, or re-arms existing ones with the same job id (a moved deadline): back to
+ * pending with the new due time, so the relay replaces the delayed job. Fired timers stay fired.
+ */
+export async function upsertTimers(db: DbOrTrx, rows: TimerRow[]): Promise<number> {
+  if (rows.length === 0) return 0;
+  const res = await sql`
+    INSERT INTO timers (kind, subject_id, community_id, due_at, job_id, payload)
+    SELECT k, s, c, d, j, p::jsonb
+    FROM unnest(${rows.map((r) => r.kind)}::text[], ${rows.map((r) => r.subjectId)}::text[], ${rows.map((r) => r.communityId)}::uuid[],
+                ${rows.map((r) => r.dueAt.toISOString())}::timestamptz[], ${rows.map((r) => r.jobId)}::text[],
+                ${rows.map((r) => JSON.stringify(r.payload ?? {}))}::text[]) AS t(k, s, c, d, j, p)
+    ON CONFLICT (job_id) DO UPDATE
+      SET due_at = EXCLUDED.due_at, payload = EXCLUDED.payload, state = 'pending', cancelled_at = NULL, updated_at = now()
+      WHERE timers.state <> 'fired' AND (timers.due_at <> EXCLUDED.due_at OR timers.state = 'cancelled')`.execute(db);
+  return Number(res.numAffectedRows ?? 0);
+}
+
+export async function cancelTimers(db: DbOrTrx, where: { kind?: string; subjectId: string; exceptJobId?: string }): Promise<number> {
+  let q = db
+    .updateTable('timers')
+    .set({ state: 'cancelled', cancelled_at: new Date(), updated_at: new Date() })
+    .where('subject_id', '=', where.subjectId)
+    .where('state', 'in', ['pending', 'enqueued']);
+  if (where.kind) q = q.where('kind', '=', where.kind);
+  if (where.exceptJobId) q = q.where('job_id', '<>', where.exceptJobId);
+  const res = await q.executeTakeFirst();
+  return Number(res.numUpdatedRows);
+}
+
+/** Claims pending timers for the relay (other relays skip the locked rows). */
+export function claimPending(db: DbOrTrx, limit: number) {
+  return db
+    .selectFrom('timers')
+    .select(['id', 'job_id', 'due_at', 'enqueued_at'])
+    .where('state', '=', 'pending')
+    .orderBy('due_at')
+    .limit(limit)
+    .forUpdate()
+    .skipLocked()
+    .execute();
+}
+
+export async function markEnqueued(db: DbOrTrx, ids: string[]) {
+  if (ids.length === 0) return;
+  await db.updateTable('timers').set({ state: 'enqueued', enqueued_at: new Date(), updated_at: new Date() }).where('id', 'in', ids).where('state', '=', 'pending').execute();
+}
+
+/** Timers that should be in Redis, for the reconciler, in pages by id. */
+export function enqueuedPage(db: DbOrTrx, afterId: string | null, limit: number) {
+  let q = db.selectFrom('timers').select(['id', 'job_id', 'due_at']).where('state', '=', 'enqueued');
+  if (afterId) q = q.where('id', '>', afterId);
+  return q.orderBy('id').limit(limit).execute();
+}
+
+export function lockTimer(db: DbOrTrx, id: string) {
+  return db.selectFrom('timers').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+}
+
+export async function markFired(db: DbOrTrx, id: string) {
+  await db.updateTable('timers').set({ state: 'fired', fired_at: new Date(), updated_at: new Date() }).where('id', '=', id).execute();
+}
