@@ -11,6 +11,7 @@ import errorsPlugin from './plugins/errors.js';
 import authPlugin from './plugins/auth.js';
 import swaggerPlugin from './plugins/swagger.js';
 import { installValidators } from './plugins/validation.js';
+import queueDashboard from './plugins/queue-dashboard.js';
 import { ErrorResponse } from './lib/schemas.js';
 import healthRoutes from './modules/health/health.routes.js';
 import authRoutes from './modules/auth/auth.routes.js';
@@ -19,6 +20,7 @@ import communityRoutes from './modules/communities/communities.routes.js';
 import unitRoutes from './modules/units/units.routes.js';
 import facilityRoutes from './modules/facilities/facilities.routes.js';
 import auditRoutes from './modules/audit/audit.routes.js';
+import notificationRoutes from './modules/notifications/notifications.routes.js';
 
 /** What the app is built from; tests pass their own (a fresh database, a unique queue prefix). */
 export interface AppDeps {
@@ -27,6 +29,8 @@ export interface AppDeps {
   /** Producer connection: fails fast when Redis is away. */
   redis: Redis;
   queue: UpkeepQueue;
+  /** The rate-limited email queue, shown on the dashboard beside the main one. */
+  emailQueue?: UpkeepQueue;
 }
 
 declare module 'fastify' {
@@ -70,6 +74,8 @@ export async function buildApp(
   await app.register(errorsPlugin);
   await app.register(authPlugin, { secret: deps.config.jwtSecret, accessTokenTtlSeconds: deps.config.accessTokenTtlSeconds });
 
+  await app.register(queueDashboard, { queues: [deps.queue, ...(deps.emailQueue ? [deps.emailQueue] : [])] });
+
   // Routes.
   await app.register(healthRoutes);
   await app.register(
@@ -81,6 +87,7 @@ export async function buildApp(
       await api.register(unitRoutes);
       await api.register(facilityRoutes);
       await api.register(auditRoutes);
+      await api.register(notificationRoutes);
     },
     { prefix: API_PREFIX },
   );

@@ -122,6 +122,8 @@ const NOT_COMMUNITY_SCOPED: Record<string, string> = {
   'GET /organizations/:id': 'organization-scoped (canSeeOrganization)',
   'GET /organizations/:id/members': 'organization-scoped (canSeeOrganization)',
   'POST /organizations/:id/members': 'organization-scoped (canManageOrganization)',
+  'POST /notifications/:id/read': 'recipient-scoped: only one’s own notifications (tests/notifications.test.ts)',
+  'POST /admin/notifications/:id/retry': 'platform administrators only (tests/notifications.test.ts)',
 };
 
 interface MatrixRow {

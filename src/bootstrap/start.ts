@@ -5,6 +5,7 @@ import { ConfigError, loadConfig, type Config } from '../config.js';
 import { createDb, type Db } from '../db/index.js';
 import { migrateToLatest } from '../db/migrator.js';
 import { createQueue } from '../jobs/queue.js';
+import { EMAIL_QUEUE_NAME } from '../jobs/jobs.js';
 import { createRedis } from '../lib/redis.js';
 import { resolveServices, StartupError } from './services.js';
 import { seedDemo } from './seed.js';
@@ -39,10 +40,11 @@ export async function start(opts: { api: boolean; workers?: WorkersStarter }): P
 
   const redis = createRedis(services.redisUrl, 'producer');
   const queue = createQueue(redis, config.queuePrefix);
+  const emailQueue = createQueue(redis, config.queuePrefix, EMAIL_QUEUE_NAME);
   let app: FastifyInstance | undefined;
   let url = '';
   if (opts.api) {
-    app = await buildApp({ config, db, redis, queue }, { loggerInstance: logger.child({ component: 'api' }) });
+    app = await buildApp({ config, db, redis, queue, emailQueue }, { loggerInstance: logger.child({ component: 'api' }) });
     url = await app.listen({ host: config.host, port: config.port });
   }
   const workers = opts.workers ? await opts.workers({ config, db, redisUrl: services.redisUrl, databaseUrl: services.databaseUrl, logger: logger.child({ component: 'workers' }) }) : undefined;
@@ -72,6 +74,7 @@ export async function start(opts: { api: boolean; workers?: WorkersStarter }): P
       await app?.close();
       await workers?.close();
       await queue.close().catch(() => {});
+      await emailQueue.close().catch(() => {});
       redis.disconnect();
       await db.destroy();
       await services.stop();

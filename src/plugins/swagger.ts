@@ -25,6 +25,8 @@ export default fp(
           { name: 'units', description: 'Units (exclusive parts), owners and the CSV register import' },
           { name: 'facilities', description: 'Common facilities and devices' },
           { name: 'audit', description: 'The tamper-evident audit trail' },
+          { name: 'notifications', description: 'In-app messages, and email delivery status for administrators' },
+          { name: 'duties', description: 'Who must keep a community or a facility category running' },
         ],
       },
       refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },

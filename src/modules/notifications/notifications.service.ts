@@ -121,3 +121,14 @@ export async function retryEmail(db: DbOrTrx, id: string) {
   }
   return { id, status: row.status, retried: true };
 }
+
+export async function unreadCount(db: DbOrTrx, userId: string): Promise<number> {
+  const row = await db
+    .selectFrom('notifications')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('recipient_user_id', '=', userId)
+    .where('channel', '=', 'in_app')
+    .where('read_at', 'is', null)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
