@@ -21,6 +21,7 @@ import unitRoutes from './modules/units/units.routes.js';
 import facilityRoutes from './modules/facilities/facilities.routes.js';
 import auditRoutes from './modules/audit/audit.routes.js';
 import notificationRoutes from './modules/notifications/notifications.routes.js';
+import dutyRoutes from './modules/duties/duties.routes.js';
 
 /** What the app is built from; tests pass their own (a fresh database, a unique queue prefix). */
 export interface AppDeps {
@@ -88,6 +89,7 @@ export async function buildApp(
       await api.register(facilityRoutes);
       await api.register(auditRoutes);
       await api.register(notificationRoutes);
+      await api.register(dutyRoutes);
     },
     { prefix: API_PREFIX },
   );

@@ -44,6 +44,8 @@ const FACILITIES_PATCH = row(200, 200, 200, 200, 403, 403, 403, 403, 401);
 const UNIT_REGISTER = row(200, 200, 200, 200, 200, 200, 403, 200, 401); // owner: only their own units
 const ONE_UNIT = row(200, 200, 200, 200, 200, 200, 404, 200, 401); // the world's unit is the owner's own
 const AUDIT = row(200, 200, 403, 200, 200, 403, 403, 200, 401);
+const DUTIES_W = row(201, 201, 403, 201, 403, 403, 403, 403, 401); // property managers only delegate to contractors
+const DUTIES_PATCH = row(200, 200, 403, 200, 403, 403, 403, 403, 401); // the world's duty is the contractor's delegation
 
 function row(
   platformAdmin: number,
@@ -110,6 +112,22 @@ const ROUTES: RouteSpec[] = [
   { method: 'GET', route: '/units/:id', ok: 200, own: ONE_UNIT, request: (w) => ({ url: `/units/${w.unit.id}` }) },
   { method: 'GET', route: '/audit/communities/:id/events', ok: 200, own: AUDIT, request: (w) => ({ url: `/audit/communities/${w.community.id}/events` }) },
   { method: 'GET', route: '/audit/communities/:id/verify', ok: 200, own: AUDIT, request: (w) => ({ url: `/audit/communities/${w.community.id}/verify` }) },
+  { method: 'GET', route: '/communities/:id/duties', ok: 200, own: READ_ALL, request: (w) => ({ url: `/communities/${w.community.id}/duties` }) },
+  { method: 'GET', route: '/communities/:id/duty-holder', ok: 200, own: READ_ALL, request: (w) => ({ url: `/communities/${w.community.id}/duty-holder?category=camera` }) },
+  {
+    method: 'POST',
+    route: '/communities/:id/duties',
+    ok: 201,
+    own: DUTIES_W,
+    request: (w) => ({ url: `/communities/${w.community.id}/duties`, payload: { organizationId: w.orgs.contractor.id, basis: 'delegated_contractor', facilityCategory: 'elevator' } }),
+  },
+  {
+    method: 'PATCH',
+    route: '/duties/:id',
+    ok: 200,
+    own: DUTIES_PATCH,
+    request: (w) => ({ url: `/duties/${w.contractorDuty.id}`, payload: { validTo: new Date(Date.now() + 200 * 86_400_000).toISOString() } }),
+  },
 ];
 
 /**
@@ -122,6 +140,7 @@ const NOT_COMMUNITY_SCOPED: Record<string, string> = {
   'GET /organizations/:id': 'organization-scoped (canSeeOrganization)',
   'GET /organizations/:id/members': 'organization-scoped (canSeeOrganization)',
   'POST /organizations/:id/members': 'organization-scoped (canManageOrganization)',
+  'GET /reports/duty-gaps': 'lists only visible communities (tests/duties.test.ts)',
   'POST /notifications/:id/read': 'recipient-scoped: only one’s own notifications (tests/notifications.test.ts)',
   'POST /admin/notifications/:id/retry': 'platform administrators only (tests/notifications.test.ts)',
 };

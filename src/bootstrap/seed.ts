@@ -6,6 +6,7 @@ import { addMember, createOrganization } from '../modules/organizations/organiza
 import { createCommunity, createBuilding } from '../modules/communities/communities.service.js';
 import { importUnits } from '../modules/units/units.service.js';
 import { createFacility } from '../modules/facilities/facilities.service.js';
+import { createAssignment } from '../modules/duties/duties.service.js';
 import * as users from '../modules/users/users.repository.js';
 
 /** The demo's shared password: demo data only, never seeded in production by default. */
@@ -65,14 +66,16 @@ export async function seedDemo(db: Db): Promise<{ seeded: boolean; accounts: Dem
     await addMember(db, admin, orgId, { email, name, role, password: DEMO_PASSWORD });
   }
   // The contractor keeps the cameras under a delegated duty.
-  await db.transaction().execute(async (trx) => {
-    const duty = await trx
-      .insertInto('duty_assignments')
-      .values({ community_id: community.id, organization_id: contractor.id, facility_category: 'camera', basis: 'delegated_contractor' })
-      .returning(['id'])
-      .executeTakeFirstOrThrow();
-    await recordAudit(trx, { communityId: community.id, actorUserId: admin.userId, action: 'duty.assigned', entityType: 'duty_assignment', entityId: duty.id, after: { organizationId: contractor.id, category: 'camera', basis: 'delegated_contractor' } });
-  });
+  // (A one-year maintenance contract: its end reminders are scheduled with it.)
+  await db.transaction().execute((trx) =>
+    createAssignment(trx, admin.userId, {
+      communityId: community.id,
+      organizationId: contractor.id,
+      basis: 'delegated_contractor',
+      facilityCategory: 'camera',
+      validTo: new Date(Date.now() + 365 * 86_400_000),
+    }),
+  );
 
   // An owner with a login: the owner record links to the account by email.
   const ownerUser = await db.transaction().execute(async (trx) => {

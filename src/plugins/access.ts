@@ -54,7 +54,9 @@ export type Capability =
   /** See every unit with owners' names and (unmasked) phone numbers. */
   | 'owners.read'
   /** Read the audit trail and verify its chain. */
-  | 'audit.read';
+  | 'audit.read'
+  /** Assign duties (property managers only delegate to contractors: see the duties service). */
+  | 'duties.manage';
 
 const CAPABILITIES: Record<Capability, readonly Stance[]> = {
   'community.read': ['platform_admin', 'property_manager', 'property_staff', 'committee_officer', 'committee_member', 'contractor', 'authority', 'owner'],
@@ -62,6 +64,7 @@ const CAPABILITIES: Record<Capability, readonly Stance[]> = {
   'facilities.manage': ['platform_admin', 'property_manager', 'property_staff', 'committee_officer'],
   'owners.read': ['platform_admin', 'property_manager', 'property_staff', 'committee_officer', 'committee_member'],
   'audit.read': ['platform_admin', 'property_manager', 'committee_officer', 'committee_member', 'authority'],
+  'duties.manage': ['platform_admin', 'property_manager', 'committee_officer'],
 };
 
 const COMMITTEE_KINDS: readonly OrganizationKind[] = ['owners_committee', 'property_management_committee', 'residents_committee'];

@@ -45,7 +45,7 @@ export async function makeCommunity(db: Db, opts: { name?: string; district?: st
 }
 
 export async function assignDuty(db: Db, communityId: string, organizationId: string, basis: 'service_contract' | 'fallback_committee' | 'delegated_contractor' = 'service_contract', facilityCategory: string | null = null) {
-  await db.insertInto('duty_assignments').values({ community_id: communityId, organization_id: organizationId, basis, facility_category: facilityCategory }).execute();
+  return db.insertInto('duty_assignments').values({ community_id: communityId, organization_id: organizationId, basis, facility_category: facilityCategory }).returningAll().executeTakeFirstOrThrow();
 }
 
 export async function makeBuilding(db: Db, communityId: string, name = `${uniq()}栋`) {
@@ -84,6 +84,8 @@ export interface CommunityWorld {
   building: Awaited<ReturnType<typeof makeBuilding>>;
   unit: Awaited<ReturnType<typeof makeUnit>>['unit'];
   facility: Awaited<ReturnType<typeof makeFacility>>;
+  /** The contractor's delegated duty (cameras). */
+  contractorDuty: { id: string };
   orgs: { company: { id: string }; committee: { id: string }; contractor: { id: string }; authority: { id: string } };
   /** Users by role; platformAdmin is shared by both communities. */
   users: Record<Role, { id: string; email: string }>;
@@ -101,7 +103,7 @@ export async function makeCommunityWorld(db: Db, opts: { district: string; platf
   const contractor = await makeOrg(db, 'contractor');
   const authority = await makeOrg(db, 'authority', { district: opts.district });
   await assignDuty(db, community.id, company.id, 'service_contract');
-  await assignDuty(db, community.id, contractor.id, 'delegated_contractor', 'camera');
+  const contractorDuty = await assignDuty(db, community.id, contractor.id, 'delegated_contractor', 'camera');
 
   const member = async (orgId: string, role: MembershipRole) => {
     const u = await makeUser(db);
@@ -117,6 +119,7 @@ export async function makeCommunityWorld(db: Db, opts: { district: string; platf
     building,
     unit,
     facility,
+    contractorDuty,
     orgs: { company, committee, contractor, authority },
     users: {
       platformAdmin: opts.platformAdmin,

@@ -16,10 +16,6 @@ export function listCommunities(db: DbOrTrx, visible: Expression<SqlBool>, curso
   return q.orderBy('created_at').orderBy('id').limit(limit + 1).execute();
 }
 
-export function insertDuty(db: DbOrTrx, d: { community_id: string; organization_id: string; basis: 'service_contract' | 'fallback_committee' | 'delegated_contractor' }) {
-  return db.insertInto('duty_assignments').values(d).returningAll().executeTakeFirstOrThrow();
-}
-
 export function insertBuilding(db: DbOrTrx, b: { community_id: string; name: string }) {
   return db.insertInto('buildings').values(b).returningAll().executeTakeFirstOrThrow();
 }

@@ -5,6 +5,7 @@ import type { Cursor } from '../../lib/pagination.js';
 import { visibleCommunity, type Actor } from '../../plugins/access.js';
 import { recordAudit } from '../audit/audit.service.js';
 import * as repo from './communities.repository.js';
+import { createAssignment } from '../duties/duties.service.js';
 
 export function toCommunityDto(c: Community) {
   return { id: c.id, name: c.name, district: c.district, address: c.address, timeZone: c.time_zone, createdAt: c.created_at.toISOString() };
@@ -50,15 +51,7 @@ export async function createCommunity(
     const community = await repo.insertCommunity(trx, { name: input.name.trim(), district: input.district.trim(), address: input.address?.trim() ?? null, time_zone: timeZone });
     await recordAudit(trx, { communityId: community.id, actorUserId: actor.userId, action: 'community.created', entityType: 'community', entityId: community.id, after: toCommunityDto(community) });
     if (input.propertyCompanyId) {
-      const duty = await repo.insertDuty(trx, { community_id: community.id, organization_id: input.propertyCompanyId, basis: 'service_contract' });
-      await recordAudit(trx, {
-        communityId: community.id,
-        actorUserId: actor.userId,
-        action: 'duty.assigned',
-        entityType: 'duty_assignment',
-        entityId: duty.id,
-        after: { organizationId: duty.organization_id, basis: duty.basis, validFrom: duty.valid_from },
-      });
+      await createAssignment(trx, actor.userId, { communityId: community.id, organizationId: input.propertyCompanyId, basis: 'service_contract', facilityCategory: null });
     }
     return community;
   });
