@@ -10,6 +10,7 @@ import { handleDigestCommunity, handleDigestTick, handleSend } from '../src/modu
 import type { RelayQueues } from '../src/modules/timers/relay.js';
 import { handleReconcile, handleTimerFire, type TimerHandlers } from '../src/modules/timers/timers.jobs.js';
 import { onContractEnding } from '../src/modules/duties/duties.timers.js';
+import { onAutoClose, onSlaTimer } from '../src/modules/tickets/tickets.timers.js';
 
 /** What every handler gets besides its payload. */
 export interface JobContext {
@@ -34,6 +35,11 @@ export interface JobContext {
 export function createTimerHandlers(): TimerHandlers {
   return {
     'duty.contract-ending': onContractEnding,
+    'sla.warning': onSlaTimer,
+    'sla.breach': onSlaTimer,
+    'sla.escalate-committee': onSlaTimer,
+    'sla.escalate-authority': onSlaTimer,
+    'ticket.auto-close': onAutoClose,
   };
 }
 

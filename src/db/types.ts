@@ -96,6 +96,8 @@ export interface CommunitiesTable {
   district: string;
   address: string | null;
   time_zone: Generated<string>;
+  /** Per-community settings (SLA ladder, auto-close…): see src/modules/communities/settings.ts. */
+  settings: ColumnType<Record<string, unknown>, string | undefined, string>;
   created_at: CreatedAt;
 }
 
@@ -200,6 +202,13 @@ export interface Database {
   audit_verifications: AuditVerificationsTable;
   timers: TimersTable;
   notifications: NotificationsTable;
+  business_calendars: BusinessCalendarsTable;
+  sla_policies: SlaPoliciesTable;
+  tickets: TicketsTable;
+  ticket_holds: TicketHoldsTable;
+  ticket_comments: TicketCommentsTable;
+  ticket_attachments: TicketAttachmentsTable;
+  devices: DevicesTable;
 }
 
 export type User = Selectable<UsersTable>;
@@ -250,4 +259,114 @@ export interface NotificationsTable {
   read_at: Timestamp | null;
   created_at: CreatedAt;
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export type Priority = 'P1' | 'P2' | 'P3' | 'P4';
+export type TargetUnit = 'minutes' | 'hours' | 'working_days';
+
+export interface BusinessCalendarsTable {
+  community_id: string;
+  time_zone: string;
+  working_hours: ColumnType<Array<{ start: string; end: string }>, string, string>;
+  weekend_days: ColumnType<number[], number[] | undefined, number[]>;
+  use_china_holidays: Generated<boolean>;
+  overrides: ColumnType<Array<{ date: string; kind: 'holiday' | 'workday' }>, string | undefined, string>;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface SlaPoliciesTable {
+  id: Generated<string>;
+  community_id: string;
+  category: string | null;
+  priority: Priority;
+  respond_value: number;
+  respond_unit: TargetUnit;
+  resolve_value: number;
+  resolve_unit: TargetUnit;
+  calendar: '24x7' | 'working_hours';
+  created_at: CreatedAt;
+}
+
+export type TicketKind = 'fault' | 'alarm' | 'inspection_finding' | 'rectification';
+export type TicketChannel = 'staff' | 'owner' | 'qr' | 'device' | 'inspection' | 'authority';
+
+export interface TicketsTable {
+  id: Generated<string>;
+  ref: ColumnType<number, never, never>;
+  community_id: string;
+  kind: TicketKind;
+  category: string;
+  priority: Priority;
+  status: Generated<'new' | 'acknowledged' | 'in_progress' | 'on_hold' | 'resolved' | 'reopened' | 'closed' | 'cancelled'>;
+  title: string;
+  description: Generated<string>;
+  facility_id: string | null;
+  unit_id: string | null;
+  reporter_user_id: string | null;
+  reporter_name: string | null;
+  reporter_phone: string | null;
+  channel: TicketChannel;
+  is_public: Generated<boolean>;
+  duty_holder_org_id: string | null;
+  assignee_user_id: string | null;
+  assignee_org_id: string | null;
+  dedupe_key: string | null;
+  alarm_count: Generated<number>;
+  hold_reason: string | null;
+  cancel_reason: string | null;
+  opened_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  acknowledged_at: Timestamp | null;
+  resolved_at: Timestamp | null;
+  closed_at: Timestamp | null;
+  cancelled_at: Timestamp | null;
+  respond_by: Timestamp | null;
+  resolve_by: Timestamp | null;
+  sla_version: Generated<number>;
+  response_breached_at: Timestamp | null;
+  resolution_breached_at: Timestamp | null;
+  escalation_level: Generated<number>;
+  rectification_deadline: Timestamp | null;
+  rating: number | null;
+  rating_comment: string | null;
+  created_at: CreatedAt;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface TicketHoldsTable {
+  id: Generated<string>;
+  ticket_id: string;
+  /** 'resolved': the time between resolution and reopening, which does not count either. */
+  reason: 'awaiting_parts' | 'awaiting_access' | 'awaiting_funds' | 'resolved';
+  started_at: Timestamp;
+  ended_at: Timestamp | null;
+}
+
+export interface TicketCommentsTable {
+  id: Generated<string>;
+  ticket_id: string;
+  author_user_id: string | null;
+  body: string;
+  internal: Generated<boolean>;
+  created_at: CreatedAt;
+}
+
+export interface TicketAttachmentsTable {
+  id: Generated<string>;
+  ticket_id: string;
+  storage_key: string;
+  original_name: string;
+  mime_type: string;
+  size_bytes: number;
+  sha256: string;
+  uploaded_by: string | null;
+  created_at: CreatedAt;
+}
+
+export interface DevicesTable {
+  id: Generated<string>;
+  facility_id: string;
+  name: string;
+  secret_hash: string;
+  disabled_at: Timestamp | null;
+  created_at: CreatedAt;
 }

@@ -56,7 +56,11 @@ export type Capability =
   /** Read the audit trail and verify its chain. */
   | 'audit.read'
   /** Assign duties (property managers only delegate to contractors: see the duties service). */
-  | 'duties.manage';
+  | 'duties.manage'
+  /** Report a fault (owners, staff) or order a rectification (authorities). */
+  | 'tickets.create'
+  /** Configure SLA policies, the business calendar and community settings. */
+  | 'sla.manage';
 
 const CAPABILITIES: Record<Capability, readonly Stance[]> = {
   'community.read': ['platform_admin', 'property_manager', 'property_staff', 'committee_officer', 'committee_member', 'contractor', 'authority', 'owner'],
@@ -65,6 +69,8 @@ const CAPABILITIES: Record<Capability, readonly Stance[]> = {
   'owners.read': ['platform_admin', 'property_manager', 'property_staff', 'committee_officer', 'committee_member'],
   'audit.read': ['platform_admin', 'property_manager', 'committee_officer', 'committee_member', 'authority'],
   'duties.manage': ['platform_admin', 'property_manager', 'committee_officer'],
+  'tickets.create': ['platform_admin', 'property_manager', 'property_staff', 'committee_officer', 'committee_member', 'owner', 'authority'],
+  'sla.manage': ['platform_admin', 'property_manager', 'committee_officer'],
 };
 
 const COMMITTEE_KINDS: readonly OrganizationKind[] = ['owners_committee', 'property_management_committee', 'residents_committee'];
@@ -196,4 +202,65 @@ export function maskName(name: string): string {
   const chars = [...name.trim()];
   if (chars.length <= 1) return '*';
   return chars[0] + '*'.repeat(Math.min(chars.length - 1, 3));
+}
+
+/** What an actor may do with one ticket. */
+export type TicketAction =
+  | 'read'
+  | 'comment'
+  /** Internal comments (staff only) and reading them. */
+  | 'comment_internal'
+  /** Every transition, assignment, priority and category changes. */
+  | 'manage'
+  /** An assigned contractor or technician works the ticket: acknowledge, start, hold, resolve. */
+  | 'work'
+  /** The reporter confirms a resolution (close) or reopens it, and may cancel a new ticket. */
+  | 'confirm'
+  | 'rate';
+
+interface TicketFacts {
+  community_id: string;
+  reporter_user_id: string | null;
+  assignee_user_id: string | null;
+  assignee_org_id: string | null;
+  is_public: boolean;
+}
+
+const TICKET_STAFF: readonly Stance[] = ['platform_admin', 'property_manager', 'property_staff', 'committee_officer'];
+
+/** Ticket permissions (DESIGN.md "Access"): staff handle, committees and authorities read, owners see theirs and public ones, contractors what is assigned to them. */
+export function ticketPermissions(access: CommunityAccess, actor: Actor, t: TicketFacts): Set<TicketAction> {
+  const can = new Set<TicketAction>();
+  const has = (s: Stance) => access.stances.has(s);
+  if (TICKET_STAFF.some(has)) ['read', 'comment', 'comment_internal', 'manage'].forEach((a) => can.add(a as TicketAction));
+  if (has('committee_member') || has('authority')) can.add('read');
+  if (has('committee_member')) can.add('comment');
+  const myContractorOrgs = actor.memberships.filter((m) => m.kind === 'contractor').map((m) => m.organizationId);
+  const assignedToMe = t.assignee_user_id === actor.userId || (t.assignee_org_id !== null && myContractorOrgs.includes(t.assignee_org_id));
+  if (assignedToMe) ['read', 'comment', 'comment_internal', 'work'].forEach((a) => can.add(a as TicketAction));
+  if (t.reporter_user_id === actor.userId) ['read', 'comment', 'confirm', 'rate'].forEach((a) => can.add(a as TicketAction));
+  if (has('owner') && t.is_public) can.add('read');
+  return can;
+}
+
+/**
+ * The SQL condition for tickets an actor may see, for lists across communities: the same rules
+ * as ticketPermissions(…).has('read'), in one query.
+ */
+export function visibleTicket(actor: Actor, alias: string): Expression<SqlBool> {
+  if (actor.isPlatformAdmin) return sql<SqlBool>`true`;
+  const col = (c: string) => sql.ref(`${alias}.${c}`);
+  const companyOrgs = actor.memberships.filter((m) => m.kind === 'property_company').map((m) => m.organizationId);
+  const contractorOrgs = actor.memberships.filter((m) => m.kind === 'contractor').map((m) => m.organizationId);
+  const committeeCommunities = actor.memberships.filter((m) => COMMITTEE_KINDS.includes(m.kind) && m.communityId).map((m) => m.communityId as string);
+  const districts = actor.memberships.filter((m) => m.kind === 'authority' && m.district).map((m) => m.district as string);
+  return sql<SqlBool>`(
+    ${col('community_id')} IN (SELECT d.community_id FROM duty_assignments d WHERE d.organization_id = ANY(${companyOrgs}::uuid[]) AND ${activeDuty})
+    OR ${col('community_id')} = ANY(${committeeCommunities}::uuid[])
+    OR ${col('community_id')} IN (SELECT c.id FROM communities c WHERE c.district = ANY(${districts}::text[]))
+    OR ${col('reporter_user_id')} = ${actor.userId}
+    OR ${col('assignee_user_id')} = ${actor.userId}
+    OR ${col('assignee_org_id')} = ANY(${contractorOrgs}::uuid[])
+    OR (${col('is_public')} AND ${col('community_id')} IN (SELECT o.community_id FROM owners o WHERE o.user_id = ${actor.userId}))
+  )`;
 }

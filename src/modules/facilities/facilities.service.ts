@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Db } from '../../db/index.js';
+import type { Db, Trx } from '../../db/index.js';
 import type { Facility, FacilityCategory, FacilityStatus } from '../../db/types.js';
 import { notFound } from '../../lib/errors.js';
 import type { Cursor } from '../../lib/pagination.js';
@@ -81,4 +81,27 @@ export async function updateFacility(db: Db, actor: Actor, id: string, patch: { 
 
 export function listFacilities(db: Db, communityId: string, opts: { cursor?: Cursor; limit: number; category?: FacilityCategory; status?: FacilityStatus }) {
   return repo.listFacilities(db, communityId, opts);
+}
+
+/**
+ * Sets a facility's status because of its tickets (DESIGN.md: facility status follows its open
+ * faults), in the caller's transaction, auditing a real change. A decommissioned facility stays so.
+ */
+export async function setStatusFromTickets(trx: Trx, facilityId: string, status: FacilityStatus, actorUserId: string | null, because: { ticketId: string }) {
+  const before = await repo.findFacilityForUpdate(trx, facilityId);
+  if (!before || before.status === status || before.status === 'decommissioned') return;
+  const after = await repo.updateFacility(trx, facilityId, { status });
+  await recordAudit(trx, {
+    communityId: after.community_id,
+    actorUserId,
+    action: 'facility.status_changed',
+    entityType: 'facility',
+    entityId: facilityId,
+    before: { status: before.status },
+    after: { status: after.status, ticketId: because.ticketId },
+  });
+}
+
+export async function findFacilityByQrToken(db: Db, qrToken: string) {
+  return db.selectFrom('facilities').selectAll().where('qr_token', '=', qrToken).executeTakeFirst();
 }

@@ -59,6 +59,18 @@ export interface TemplatePayloads {
     endingDuties: Array<{ organizationName: string; validTo: string }>;
   };
   'audit.chain_broken': { communityName: string; firstBrokenSeq: number; problem: string };
+  /** A ticket's SLA ladder: warning, breach, escalation to the committee or the authority. */
+  'ticket.sla': {
+    stage: 'warning' | 'breach' | 'escalate-committee' | 'escalate-authority';
+    target: 'response' | 'resolution';
+    communityName: string;
+    ticketRef: number;
+    title: string;
+    priority: string;
+    dueAt: string;
+  };
+  /** To the reporter: the ticket is resolved; confirm or reopen. */
+  'ticket.resolved': { communityName: string; ticketRef: number; title: string; autoCloseHours: number };
   /** Free text from a person (e.g. a committee announcement): everything escaped. */
   'message.plain': { title: string; body: string };
 }
@@ -96,6 +108,26 @@ const templates: { [K in TemplateName]: Renderer<TemplatePayloads[K]> } = {
     const line = zh
       ? `夜间校验发现 ${p.communityName} 的审计记录链在第 ${p.firstBrokenSeq} 条处断开：${p.problem}。请立即核查。`
       : `The nightly check found ${p.communityName}'s audit chain broken at event ${p.firstBrokenSeq}: ${p.problem}. Investigate now.`;
+    return { subject, text: textLayout(ctx, [line]), html: layout(ctx, subject, [escapeHtml(line)]) };
+  },
+  'ticket.sla': (p, ctx) => {
+    const zh = ctx.locale === 'zh-CN';
+    const due = formatDateTime(p.dueAt, ctx);
+    const targetZh = p.target === 'response' ? '响应' : '处理完成';
+    const stageZh = { warning: '即将超时', breach: '已超时', 'escalate-committee': '超时未处理，已升级至业主委员会', 'escalate-authority': '超时未处理，已升级至主管部门' }[p.stage];
+    const stageEn = { warning: 'is about to breach', breach: 'has breached', 'escalate-committee': 'is still breached and escalated to the owners’ committee', 'escalate-authority': 'is still breached and escalated to the authority' }[p.stage];
+    const subject = zh ? `【${p.communityName}】工单 #${p.ticketRef} ${targetZh}${stageZh}` : `[${p.communityName}] Ticket #${p.ticketRef}: ${p.target} target ${stageEn}`;
+    const line = zh
+      ? `工单 #${p.ticketRef}「${p.title}」（${p.priority}）的${targetZh}时限为 ${due}，目前${stageZh}。请立即处理。`
+      : `Ticket #${p.ticketRef} "${p.title}" (${p.priority}): the ${p.target} target of ${due} ${stageEn}. Act now.`;
+    return { subject, text: textLayout(ctx, [line]), html: layout(ctx, subject, [escapeHtml(line)]) };
+  },
+  'ticket.resolved': (p, ctx) => {
+    const zh = ctx.locale === 'zh-CN';
+    const subject = zh ? `【${p.communityName}】您报修的工单 #${p.ticketRef} 已处理完成` : `[${p.communityName}] Your ticket #${p.ticketRef} is resolved`;
+    const line = zh
+      ? `您报修的「${p.title}」已处理完成。请确认；如问题仍在，可重新打开。${p.autoCloseHours} 小时内未确认将自动关闭。`
+      : `"${p.title}" has been resolved. Please confirm, or reopen it if the problem remains. It closes itself after ${p.autoCloseHours} hours without an answer.`;
     return { subject, text: textLayout(ctx, [line]), html: layout(ctx, subject, [escapeHtml(line)]) };
   },
   'message.plain': (p, ctx) => ({

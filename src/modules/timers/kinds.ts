@@ -6,6 +6,20 @@
 export interface TimerPayloads {
   /** A duty assignment's contract ends in `daysBefore` days (reminders 30 and 7 days before). */
   'duty.contract-ending': { dutyId: string; daysBefore: number; validTo: string };
+  /** SLA ladder of a ticket: warning at 75%, breach, escalation to the committee, then the authority. */
+  'sla.warning': SlaTimerPayload;
+  'sla.breach': SlaTimerPayload;
+  'sla.escalate-committee': SlaTimerPayload;
+  'sla.escalate-authority': SlaTimerPayload;
+  /** A resolved ticket the reporter has not confirmed closes itself. */
+  'ticket.auto-close': { ticketId: string; resolvedAt: string };
+}
+
+/** SLA timers carry the ticket's SLA version: a recomputation makes older timers stale. */
+export interface SlaTimerPayload {
+  ticketId: string;
+  target: 'response' | 'resolution';
+  version: number;
 }
 
 export type TimerKind = keyof TimerPayloads;

@@ -42,7 +42,8 @@ export async function handleTimerFire(data: JobPayloads['timer.fire'], ctx: Time
     if (timer.state === 'fired' || timer.state === 'cancelled') return timer.state;
     // A job from before the deadline moved: the re-armed timer has (or will get) its own job.
     if (timer.due_at.getTime() > Date.now() + EARLY_TOLERANCE_MS) return 'not-yet-due';
-    const handler = ctx.timerHandlers[timer.kind as TimerKind] as TimerHandlers[TimerKind] | undefined;
+    // Each handler is typed by its kind; here the kind is only known at run time.
+    const handler = ctx.timerHandlers[timer.kind as TimerKind] as ((trx: Trx, t: FiredTimer, logger: Logger) => Promise<void>) | undefined;
     if (!handler) {
       ctx.logger.error({ kind: timer.kind, timerId: timer.id }, 'no handler for this timer kind; marking it fired');
     } else {

@@ -42,3 +42,20 @@ export async function replaceTimer<K extends TimerKind>(trx: Trx, spec: TimerSpe
 export function getTimerByJobId(db: DbOrTrx, jobId: string) {
   return db.selectFrom('timers').selectAll().where('job_id', '=', jobId).executeTakeFirst();
 }
+
+/**
+ * Replaces all open timers of these kinds for a subject by the given ones (which may reuse
+ * job ids: those are re-armed, the rest cancelled), in the caller's transaction.
+ */
+export async function replaceTimersOfSubject(trx: Trx, subjectId: string, kinds: TimerKind[], specs: TimerSpec[]): Promise<void> {
+  const keep = new Set(specs.map((s) => s.jobId));
+  await trx
+    .updateTable('timers')
+    .set({ state: 'cancelled', cancelled_at: new Date(), updated_at: new Date() })
+    .where('subject_id', '=', subjectId)
+    .where('kind', 'in', kinds)
+    .where('state', 'in', ['pending', 'enqueued'])
+    .$if(keep.size > 0, (q) => q.where('job_id', 'not in', [...keep]))
+    .execute();
+  await scheduleTimers(trx, specs);
+}

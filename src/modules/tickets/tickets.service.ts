@@ -1,0 +1,315 @@
+import type { Db, DbOrTrx, Trx } from '../../db/index.js';
+import type { Priority, TicketChannel, TicketKind } from '../../db/types.js';
+import { AppError, badRequest, forbidden, notFound } from '../../lib/errors.js';
+import { communityAccess, ticketPermissions, type Actor, type TicketAction } from '../../plugins/access.js';
+import { recordAudit } from '../audit/audit.service.js';
+import { dutyHolder } from '../duties/duties.service.js';
+import { setStatusFromTickets } from '../facilities/facilities.service.js';
+import { notify } from '../notifications/notifications.service.js';
+import { recipients } from '../notifications/recipients.js';
+import { cancelTimers, scheduleTimer } from '../timers/timers.service.js';
+import { applySla, loadSlaContext, type SlaContext } from './sla.service.js';
+import { checkTransition, isOpen, type HoldReason, type TicketStatus } from './state-machine.js';
+import * as repo from './tickets.repository.js';
+
+export type TicketRow = NonNullable<Awaited<ReturnType<typeof repo.findTicket>>>;
+
+export interface CreateTicketInput {
+  communityId: string;
+  kind: TicketKind;
+  channel: TicketChannel;
+  priority: Priority;
+  title: string;
+  description?: string;
+  category?: string;
+  facilityId?: string | null;
+  unitId?: string | null;
+  reporterUserId?: string | null;
+  reporterName?: string | null;
+  reporterPhone?: string | null;
+  isPublic?: boolean;
+  dedupeKey?: string | null;
+  rectificationDeadline?: Date | null;
+}
+
+const SLA_KINDS = ['sla.warning', 'sla.breach', 'sla.escalate-committee', 'sla.escalate-authority'] as const;
+
+/** Everything SLA-related about a ticket, from its row and pauses. */
+async function clockOf(trx: DbOrTrx, t: TicketRow, version: number) {
+  const pauses = await repo.listPauses(trx, t.id);
+  return {
+    id: t.id,
+    communityId: t.community_id,
+    priority: t.priority,
+    category: t.category,
+    openedAt: t.opened_at,
+    acknowledgedAt: t.acknowledged_at,
+    resolvedAt: t.resolved_at,
+    slaVersion: version,
+    pauses: pauses.map((p) => ({ from: p.started_at, to: p.ended_at })),
+  };
+}
+
+/** Recomputes targets and timers under a new SLA version, and stores them on the ticket. */
+async function recomputeSla(trx: Trx, ctx: SlaContext, t: TicketRow, now = new Date()): Promise<TicketRow> {
+  const version = t.sla_version + 1;
+  const sla = await applySla(trx, ctx, await clockOf(trx, t, version), now);
+  return repo.updateTicket(trx, t.id, { sla_version: version, respond_by: sla.respondBy, resolve_by: sla.resolveBy });
+}
+
+/** The facility follows its open faults: faulty while any is open, under repair while worked on. */
+async function syncFacility(trx: Trx, facilityId: string | null, actorUserId: string | null, ticketId: string) {
+  if (!facilityId) return;
+  const open = await trx
+    .selectFrom('tickets')
+    .select(['status'])
+    .where('facility_id', '=', facilityId)
+    .where('kind', 'in', ['fault', 'alarm', 'inspection_finding', 'rectification'])
+    .where('status', 'in', ['new', 'acknowledged', 'in_progress', 'on_hold', 'reopened'])
+    .execute();
+  const status = open.length === 0 ? 'operational' : open.some((o) => o.status === 'in_progress') ? 'under_repair' : 'faulty';
+  await setStatusFromTickets(trx, facilityId, status, actorUserId, { ticketId });
+}
+
+/**
+ * Opens a ticket in the caller's transaction: routed to the duty holder of its category, SLA
+ * targets and timers set, the facility marked faulty, the audit event written.
+ */
+export async function createTicket(trx: Trx, actorUserId: string | null, input: CreateTicketInput): Promise<TicketRow> {
+  let category = input.category;
+  if (input.facilityId) {
+    const facility = await trx.selectFrom('facilities').select(['id', 'community_id', 'category']).where('id', '=', input.facilityId).executeTakeFirst();
+    if (!facility || facility.community_id !== input.communityId) throw notFound('Facility');
+    category ??= facility.category;
+  }
+  if (input.unitId) {
+    const unit = await trx.selectFrom('units').select(['community_id']).where('id', '=', input.unitId).executeTakeFirst();
+    if (!unit || unit.community_id !== input.communityId) throw notFound('Unit');
+  }
+  category ??= 'other';
+  const holder = await dutyHolder(trx, input.communityId, category);
+  const now = new Date();
+  let ticket = await repo.insertTicket(trx, {
+    community_id: input.communityId,
+    kind: input.kind,
+    channel: input.channel,
+    category,
+    priority: input.priority,
+    title: input.title.trim(),
+    description: (input.description ?? '').trim(),
+    facility_id: input.facilityId ?? null,
+    unit_id: input.unitId ?? null,
+    reporter_user_id: input.reporterUserId ?? null,
+    reporter_name: input.reporterName ?? null,
+    reporter_phone: input.reporterPhone ?? null,
+    is_public: input.isPublic ?? true,
+    duty_holder_org_id: holder?.organizationId ?? null,
+    // A contractor holding the category's duty gets the work directly.
+    assignee_org_id: holder?.source === 'assignment' && holder.organizationKind === 'contractor' ? holder.organizationId : null,
+    dedupe_key: input.dedupeKey ?? null,
+    alarm_count: input.kind === 'alarm' ? 1 : 0,
+    rectification_deadline: input.rectificationDeadline ?? null,
+    opened_at: now,
+    sla_version: 0,
+  });
+  const ctx = await loadSlaContext(trx, input.communityId);
+  ticket = await recomputeSla(trx, ctx, ticket, now);
+  await recordAudit(trx, {
+    communityId: input.communityId,
+    actorUserId,
+    action: 'ticket.created',
+    entityType: 'ticket',
+    entityId: ticket.id,
+    after: {
+      ref: ticket.ref,
+      kind: ticket.kind,
+      channel: ticket.channel,
+      category: ticket.category,
+      priority: ticket.priority,
+      title: ticket.title,
+      facilityId: ticket.facility_id,
+      dutyHolderOrgId: ticket.duty_holder_org_id,
+      respondBy: ticket.respond_by,
+      resolveBy: ticket.resolve_by,
+    },
+  });
+  await syncFacility(trx, ticket.facility_id, actorUserId, ticket.id);
+  return ticket;
+}
+
+/** Loads a ticket the actor may act on; 404 when they may not even see it. */
+export async function ticketForActor(db: DbOrTrx, actor: Actor, ticketId: string, lock = false) {
+  const t = lock ? await repo.lockTicket(db, ticketId) : await repo.findTicket(db, ticketId);
+  if (!t) throw notFound('Ticket');
+  const access = await communityAccess(db, actor, t.community_id);
+  const can = ticketPermissions(access, actor, t);
+  if (!can.has('read')) throw notFound('Ticket');
+  return { ticket: t, can, access };
+}
+
+const WORK_MOVES: readonly TicketStatus[] = ['acknowledged', 'in_progress', 'on_hold', 'resolved'];
+
+function mayMove(can: Set<TicketAction>, from: TicketStatus, to: TicketStatus): boolean {
+  if (can.has('manage')) return true;
+  if (can.has('work') && WORK_MOVES.includes(to)) return true;
+  if (can.has('confirm') && ((from === 'resolved' && (to === 'closed' || to === 'reopened')) || (from === 'new' && to === 'cancelled'))) return true;
+  return false;
+}
+
+/**
+ * Moves a ticket along its status machine (409 on an illegal move), with the SLA clock paused
+ * on hold, targets recomputed, timers replaced, the facility following and the trace audited.
+ * `actor` null is the system (auto-close).
+ */
+export async function transitionTicket(db: Db, actor: Actor | null, ticketId: string, to: TicketStatus, reason?: string | null) {
+  return db.transaction().execute(async (trx) => {
+    let t: TicketRow;
+    if (actor) {
+      const found = await ticketForActor(trx, actor, ticketId, true);
+      if (!mayMove(found.can, found.ticket.status, to)) throw forbidden(`You may not move this ticket to ${to}`);
+      t = found.ticket;
+    } else {
+      const found = await repo.lockTicket(trx, ticketId);
+      if (!found) throw notFound('Ticket');
+      t = found;
+    }
+    return applyTransition(trx, actor?.userId ?? null, t, to, reason);
+  });
+}
+
+export async function applyTransition(trx: Trx, actorUserId: string | null, t: TicketRow, to: TicketStatus, reason?: string | null) {
+  const from = t.status;
+  const check = checkTransition(from, to, reason);
+  if (!check.ok) {
+    throw check.kind === 'illegal'
+      ? new AppError(409, 'ILLEGAL_TRANSITION', check.message, { from, to })
+      : badRequest(check.message, [{ field: 'reason', message: check.message }]);
+  }
+  const now = new Date();
+  const patch: repo.TicketPatch = { status: to };
+  if (from === 'on_hold') {
+    await repo.endOpenPause(trx, t.id, now);
+    patch.hold_reason = null;
+  }
+  switch (to) {
+    case 'acknowledged':
+      patch.acknowledged_at = t.acknowledged_at ?? now;
+      break;
+    case 'in_progress':
+      // Starting work is a response too, if nobody acknowledged first.
+      patch.acknowledged_at = t.acknowledged_at ?? now;
+      break;
+    case 'on_hold':
+      await repo.startPause(trx, t.id, reason as HoldReason, now);
+      patch.hold_reason = reason ?? null;
+      break;
+    case 'resolved':
+      patch.resolved_at = now;
+      break;
+    case 'reopened':
+      // The time spent resolved was not the duty holder's to count.
+      if (t.resolved_at) {
+        await trx.insertInto('ticket_holds').values({ ticket_id: t.id, reason: 'resolved', started_at: t.resolved_at, ended_at: now }).execute();
+      }
+      patch.resolved_at = null;
+      break;
+    case 'closed':
+      patch.closed_at = now;
+      break;
+    case 'cancelled':
+      patch.cancelled_at = now;
+      patch.cancel_reason = reason?.trim() ?? null;
+      break;
+    default:
+      break;
+  }
+  let updated = await repo.updateTicket(trx, t.id, patch);
+  const ctx = await loadSlaContext(trx, t.community_id);
+  if (isOpen(to) || to === 'resolved') {
+    updated = await recomputeSla(trx, ctx, updated, now);
+  } else {
+    await cancelTimers(trx, t.id);
+  }
+  if (to === 'resolved') {
+    await scheduleTimer(trx, {
+      kind: 'ticket.auto-close',
+      subjectId: t.id,
+      communityId: t.community_id,
+      dueAt: new Date(now.getTime() + ctx.settings.tickets.autoCloseAfterHours * 3_600_000),
+      jobId: `ticket-auto-close-${t.id}-${now.getTime()}`,
+      payload: { ticketId: t.id, resolvedAt: now.toISOString() },
+    });
+    if (t.reporter_user_id) {
+      const community = await trx.selectFrom('communities').select(['name']).where('id', '=', t.community_id).executeTakeFirstOrThrow();
+      await notify(trx, {
+        dedupeKey: `ticket-resolved-${t.id}-${now.getTime()}`,
+        communityId: t.community_id,
+        timeZone: ctx.timeZone,
+        template: 'ticket.resolved',
+        payload: { communityName: community.name, ticketRef: t.ref, title: t.title, autoCloseHours: ctx.settings.tickets.autoCloseAfterHours },
+        recipients: await recipients.user(trx, t.reporter_user_id),
+      });
+    }
+  }
+  await recordAudit(trx, {
+    communityId: t.community_id,
+    actorUserId,
+    action: `ticket.${to}`,
+    entityType: 'ticket',
+    entityId: t.id,
+    before: { status: from },
+    after: { status: to, reason: reason ?? null, respondBy: updated.respond_by, resolveBy: updated.resolve_by },
+  });
+  await syncFacility(trx, t.facility_id, actorUserId, t.id);
+  return updated;
+}
+
+/** Assignment, priority and category changes by staff; targets are recomputed from opening. */
+export async function updateTicket(
+  db: Db,
+  actor: Actor,
+  ticketId: string,
+  input: { priority?: Priority; category?: string; assigneeUserId?: string | null; assigneeOrgId?: string | null; isPublic?: boolean },
+) {
+  return db.transaction().execute(async (trx) => {
+    const { ticket: t, can } = await ticketForActor(trx, actor, ticketId, true);
+    if (!can.has('manage')) throw forbidden('Only staff handling this community change assignment, priority or category');
+    if (!isOpen(t.status) && t.status !== 'resolved') throw new AppError(409, 'ILLEGAL_TRANSITION', `A ${t.status} ticket cannot be changed`);
+    if (input.assigneeUserId) {
+      const ok = await trx
+        .selectFrom('memberships as m')
+        .innerJoin('organizations as o', 'o.id', 'm.organization_id')
+        .select('m.user_id')
+        .where('m.user_id', '=', input.assigneeUserId)
+        .where('o.kind', 'in', ['property_company', 'contractor'])
+        .executeTakeFirst();
+      if (!ok) throw badRequest('The assignee must be a member of a property company or contractor', [{ field: 'assigneeUserId', message: 'not staff or contractor' }]);
+    }
+    if (input.assigneeOrgId) {
+      const org = await trx.selectFrom('organizations').select('kind').where('id', '=', input.assigneeOrgId).executeTakeFirst();
+      if (!org || !['property_company', 'contractor'].includes(org.kind)) throw badRequest('The assignee organization must be a property company or contractor', [{ field: 'assigneeOrgId', message: 'not a company or contractor' }]);
+    }
+    const patch: repo.TicketPatch = {};
+    if (input.priority !== undefined) patch.priority = input.priority;
+    if (input.category !== undefined) patch.category = input.category;
+    if (input.assigneeUserId !== undefined) patch.assignee_user_id = input.assigneeUserId;
+    if (input.assigneeOrgId !== undefined) patch.assignee_org_id = input.assigneeOrgId;
+    if (input.isPublic !== undefined) patch.is_public = input.isPublic;
+    let updated = await repo.updateTicket(trx, t.id, patch);
+    if ((input.priority !== undefined && input.priority !== t.priority) || (input.category !== undefined && input.category !== t.category)) {
+      updated = await recomputeSla(trx, await loadSlaContext(trx, t.community_id), updated);
+    }
+    await recordAudit(trx, {
+      communityId: t.community_id,
+      actorUserId: actor.userId,
+      action: 'ticket.updated',
+      entityType: 'ticket',
+      entityId: t.id,
+      before: { priority: t.priority, category: t.category, assigneeUserId: t.assignee_user_id, assigneeOrgId: t.assignee_org_id, isPublic: t.is_public },
+      after: { priority: updated.priority, category: updated.category, assigneeUserId: updated.assignee_user_id, assigneeOrgId: updated.assignee_org_id, isPublic: updated.is_public, respondBy: updated.respond_by, resolveBy: updated.resolve_by },
+    });
+    return updated;
+  });
+}
+
+export { SLA_KINDS };
