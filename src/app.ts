@@ -22,6 +22,7 @@ import facilityRoutes from './modules/facilities/facilities.routes.js';
 import auditRoutes from './modules/audit/audit.routes.js';
 import notificationRoutes from './modules/notifications/notifications.routes.js';
 import dutyRoutes from './modules/duties/duties.routes.js';
+import ticketRoutes from './modules/tickets/tickets.routes.js';
 
 /** What the app is built from; tests pass their own (a fresh database, a unique queue prefix). */
 export interface AppDeps {
@@ -90,6 +91,7 @@ export async function buildApp(
       await api.register(auditRoutes);
       await api.register(notificationRoutes);
       await api.register(dutyRoutes);
+      await api.register(ticketRoutes);
     },
     { prefix: API_PREFIX },
   );

@@ -26,6 +26,7 @@ export default fp(
           { name: 'facilities', description: 'Common facilities and devices' },
           { name: 'audit', description: 'The tamper-evident audit trail' },
           { name: 'notifications', description: 'In-app messages, and email delivery status for administrators' },
+          { name: 'tickets', description: 'Fault reports, alarms, rectification orders: routing, SLA, transitions, comments, ratings' },
           { name: 'duties', description: 'Who must keep a community or a facility category running' },
         ],
       },

@@ -313,3 +313,31 @@ export async function updateTicket(
 }
 
 export { SLA_KINDS };
+
+export async function addComment(db: Db, actor: Actor, ticketId: string, body: string, internal: boolean) {
+  return db.transaction().execute(async (trx) => {
+    const { ticket: t, can } = await ticketForActor(trx, actor, ticketId);
+    if (!can.has('comment')) throw forbidden('You may read this ticket but not comment on it');
+    if (internal && !can.has('comment_internal')) throw forbidden('Internal comments are for staff handling the ticket');
+    const comment = await repo.insertComment(trx, { ticket_id: t.id, author_user_id: actor.userId, body: body.trim(), internal });
+    await recordAudit(trx, { communityId: t.community_id, actorUserId: actor.userId, action: 'ticket.commented', entityType: 'ticket', entityId: t.id, after: { commentId: comment.id, internal } });
+    return comment;
+  });
+}
+
+/** Residents rate closed tickets: the reporter, once. */
+export async function rateTicket(db: Db, actor: Actor, ticketId: string, score: number, comment: string | undefined) {
+  return db.transaction().execute(async (trx) => {
+    const { ticket: t, can } = await ticketForActor(trx, actor, ticketId, true);
+    if (!can.has('rate')) throw forbidden('Only the reporter rates a ticket');
+    if (t.status !== 'closed') throw new AppError(409, 'CONFLICT', 'Only a closed ticket can be rated');
+    if (t.rating !== null) throw new AppError(409, 'CONFLICT', 'This ticket has already been rated');
+    const updated = await repo.updateTicket(trx, t.id, { rating: score, rating_comment: comment?.trim() || null });
+    await recordAudit(trx, { communityId: t.community_id, actorUserId: actor.userId, action: 'ticket.rated', entityType: 'ticket', entityId: t.id, after: { score, comment: comment ?? null } });
+    return updated;
+  });
+}
+
+export const listComments = repo.listComments;
+export const listPauses = repo.listPauses;
+export const listTickets = repo.listTickets;
