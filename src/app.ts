@@ -22,7 +22,9 @@ import facilityRoutes from './modules/facilities/facilities.routes.js';
 import auditRoutes from './modules/audit/audit.routes.js';
 import notificationRoutes from './modules/notifications/notifications.routes.js';
 import dutyRoutes from './modules/duties/duties.routes.js';
+import calendarRoutes from './modules/calendars/calendars.routes.js';
 import ticketRoutes from './modules/tickets/tickets.routes.js';
+import reportRoutes from './modules/reports/reports.routes.js';
 
 /** What the app is built from; tests pass their own (a fresh database, a unique queue prefix). */
 export interface AppDeps {
@@ -91,7 +93,9 @@ export async function buildApp(
       await api.register(auditRoutes);
       await api.register(notificationRoutes);
       await api.register(dutyRoutes);
+      await api.register(calendarRoutes);
       await api.register(ticketRoutes);
+      await api.register(reportRoutes);
     },
     { prefix: API_PREFIX },
   );

@@ -28,8 +28,8 @@ interface RouteSpec {
   /** The path as registered (Fastify syntax), without the /api/v1 prefix. */
   route: string;
   request: RequestFor;
-  /** The status of a successful call (200 or 201). */
-  ok: 200 | 201;
+  /** The status of a successful call (200 or 201; 204 for a DELETE). */
+  ok: 200 | 201 | 204;
   /** What each role gets on its own community's records. */
   own: Record<Who, number>;
 }
@@ -44,8 +44,12 @@ const FACILITIES_PATCH = row(200, 200, 200, 200, 403, 403, 403, 403, 401);
 const UNIT_REGISTER = row(200, 200, 200, 200, 200, 200, 403, 200, 401); // owner: only their own units
 const ONE_UNIT = row(200, 200, 200, 200, 200, 200, 404, 200, 401); // the world's unit is the owner's own
 const AUDIT = row(200, 200, 403, 200, 200, 403, 403, 200, 401);
+const REPORTS = row(200, 200, 200, 200, 200, 403, 403, 200, 401);
 const DUTIES_W = row(201, 201, 403, 201, 403, 403, 403, 403, 401); // property managers only delegate to contractors
 const DUTIES_PATCH = row(200, 200, 403, 200, 403, 403, 403, 403, 401); // the world's duty is the contractor's delegation
+const SLA_W = row(201, 201, 403, 201, 403, 403, 403, 403, 401); // sla.manage: calendar, SLA policies, settings
+const SLA_PUT = row(200, 200, 403, 200, 403, 403, 403, 403, 401);
+const SLA_DELETE = row(204, 204, 403, 204, 403, 403, 403, 403, 401);
 
 function row(
   platformAdmin: number,
@@ -112,6 +116,7 @@ const ROUTES: RouteSpec[] = [
   { method: 'GET', route: '/units/:id', ok: 200, own: ONE_UNIT, request: (w) => ({ url: `/units/${w.unit.id}` }) },
   { method: 'GET', route: '/audit/communities/:id/events', ok: 200, own: AUDIT, request: (w) => ({ url: `/audit/communities/${w.community.id}/events` }) },
   { method: 'GET', route: '/audit/communities/:id/verify', ok: 200, own: AUDIT, request: (w) => ({ url: `/audit/communities/${w.community.id}/verify` }) },
+  { method: 'GET', route: '/reports/communities/:id/kpis', ok: 200, own: REPORTS, request: (w) => ({ url: `/reports/communities/${w.community.id}/kpis` }) },
   { method: 'GET', route: '/communities/:id/duties', ok: 200, own: READ_ALL, request: (w) => ({ url: `/communities/${w.community.id}/duties` }) },
   { method: 'GET', route: '/communities/:id/duty-holder', ok: 200, own: READ_ALL, request: (w) => ({ url: `/communities/${w.community.id}/duty-holder?category=camera` }) },
   {
@@ -127,6 +132,55 @@ const ROUTES: RouteSpec[] = [
     ok: 200,
     own: DUTIES_PATCH,
     request: (w) => ({ url: `/duties/${w.contractorDuty.id}`, payload: { validTo: new Date(Date.now() + 200 * 86_400_000).toISOString() } }),
+  },
+  { method: 'GET', route: '/communities/:id/calendar', ok: 200, own: READ_ALL, request: (w) => ({ url: `/communities/${w.community.id}/calendar` }) },
+  {
+    method: 'PUT',
+    route: '/communities/:id/calendar',
+    ok: 200,
+    own: SLA_PUT,
+    request: (w) => ({
+      url: `/communities/${w.community.id}/calendar`,
+      payload: { workingHours: [{ start: '08:30', end: '12:00' }, { start: '13:00', end: '17:30' }], weekendDays: [0, 6], useChinaHolidays: true, overrides: [{ date: '2026-12-31', kind: 'holiday' }] },
+    }),
+  },
+  { method: 'GET', route: '/communities/:id/calendar/days', ok: 200, own: READ_ALL, request: (w) => ({ url: `/communities/${w.community.id}/calendar/days?from=2025-09-27&to=2025-10-09` }) },
+  { method: 'GET', route: '/communities/:id/sla-policies', ok: 200, own: READ_ALL, request: (w) => ({ url: `/communities/${w.community.id}/sla-policies` }) },
+  {
+    method: 'POST',
+    route: '/communities/:id/sla-policies',
+    ok: 201,
+    own: SLA_W,
+    // A scope (category × priority) not used before on every call: the first policy of a scope is created (201), a later one replaces it (200).
+    request: ((calls = 0) => (w: CommunityWorld) => {
+      const i = calls++;
+      return {
+        url: `/communities/${w.community.id}/sla-policies`,
+        payload: {
+          priority: (['P1', 'P2', 'P3', 'P4'] as const)[i % 4],
+          category: ['camera', 'elevator', 'intercom', 'roof', 'lighting', 'drainage', 'water_pump', 'facade'][Math.floor(i / 4) % 8],
+          respond: { value: 2, unit: 'hours' },
+          resolve: { value: 2, unit: 'working_days' },
+          calendar: 'working_hours',
+        },
+      };
+    })(),
+  },
+  {
+    method: 'DELETE',
+    route: '/communities/:id/sla-policies/:policyId',
+    ok: 204,
+    own: SLA_DELETE,
+    // Idempotent: 204 whether or not the community has the policy; the guard decides the rest.
+    request: (w) => ({ url: `/communities/${w.community.id}/sla-policies/${randomUUID()}` }),
+  },
+  { method: 'GET', route: '/communities/:id/settings', ok: 200, own: READ_ALL, request: (w) => ({ url: `/communities/${w.community.id}/settings` }) },
+  {
+    method: 'PATCH',
+    route: '/communities/:id/settings',
+    ok: 200,
+    own: SLA_PUT,
+    request: (w) => ({ url: `/communities/${w.community.id}/settings`, payload: { sla: { warnShare: 0.8 }, tickets: { autoCloseAfterHours: 48 } } }),
   },
 ];
 
@@ -147,6 +201,7 @@ const NOT_COMMUNITY_SCOPED: Record<string, string> = {
   'POST /tickets/:id/transitions': 'ticket-scoped (ticketPermissions); tests/tickets-access.test.ts',
   'POST /tickets/:id/comments': 'ticket-scoped (ticketPermissions); tests/tickets-access.test.ts',
   'POST /tickets/:id/rating': 'ticket-scoped (ticketPermissions); tests/tickets-access.test.ts',
+  'GET /reports/districts/:district/kpis': 'district-scoped (canReadDistrict): tests/reports.test.ts',
   'GET /reports/duty-gaps': 'lists only visible communities (tests/duties.test.ts)',
   'POST /notifications/:id/read': 'recipient-scoped: only one’s own notifications (tests/notifications.test.ts)',
   'POST /admin/notifications/:id/retry': 'platform administrators only (tests/notifications.test.ts)',

@@ -60,7 +60,9 @@ export type Capability =
   /** Report a fault (owners, staff) or order a rectification (authorities). */
   | 'tickets.create'
   /** Configure SLA policies, the business calendar and community settings. */
-  | 'sla.manage';
+  | 'sla.manage'
+  /** KPI reports of the community. */
+  | 'reports.read';
 
 const CAPABILITIES: Record<Capability, readonly Stance[]> = {
   'community.read': ['platform_admin', 'property_manager', 'property_staff', 'committee_officer', 'committee_member', 'contractor', 'authority', 'owner'],
@@ -71,6 +73,7 @@ const CAPABILITIES: Record<Capability, readonly Stance[]> = {
   'duties.manage': ['platform_admin', 'property_manager', 'committee_officer'],
   'tickets.create': ['platform_admin', 'property_manager', 'property_staff', 'committee_officer', 'committee_member', 'owner', 'authority'],
   'sla.manage': ['platform_admin', 'property_manager', 'committee_officer'],
+  'reports.read': ['platform_admin', 'property_manager', 'property_staff', 'committee_officer', 'committee_member', 'authority'],
 };
 
 const COMMITTEE_KINDS: readonly OrganizationKind[] = ['owners_committee', 'property_management_committee', 'residents_committee'];
@@ -263,4 +266,9 @@ export function visibleTicket(actor: Actor, alias: string): Expression<SqlBool> 
     OR ${col('assignee_org_id')} = ANY(${contractorOrgs}::uuid[])
     OR (${col('is_public')} AND ${col('community_id')} IN (SELECT o.community_id FROM owners o WHERE o.user_id = ${actor.userId}))
   )`;
+}
+
+/** District reports: the district's authorities and platform admins. */
+export function canReadDistrict(actor: Actor, district: string): boolean {
+  return actor.isPlatformAdmin || actor.memberships.some((m) => m.kind === 'authority' && m.district === district);
 }

@@ -105,3 +105,16 @@ export async function setStatusFromTickets(trx: Trx, facilityId: string, status:
 export async function findFacilityByQrToken(db: Db, qrToken: string) {
   return db.selectFrom('facilities').selectAll().where('qr_token', '=', qrToken).executeTakeFirst();
 }
+
+/** Facilities in service per community and category (decommissioned ones do not count). */
+export async function facilityIntact(db: Db, communityIds: string[]) {
+  if (communityIds.length === 0) return [];
+  const rows = await db
+    .selectFrom('facilities')
+    .select((eb) => ['community_id', 'category', eb.fn.countAll<number>().as('total'), eb.fn.count<number>('id').filterWhere('status', '=', 'operational').as('operational')])
+    .where('community_id', 'in', communityIds)
+    .where('status', '<>', 'decommissioned')
+    .groupBy(['community_id', 'category'])
+    .execute();
+  return rows.map((r) => ({ communityId: r.community_id, category: r.category, total: Number(r.total), operational: Number(r.operational) }));
+}

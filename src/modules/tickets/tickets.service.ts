@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Db, DbOrTrx, Trx } from '../../db/index.js';
 import type { Priority, TicketChannel, TicketKind } from '../../db/types.js';
 import { AppError, badRequest, forbidden, notFound } from '../../lib/errors.js';
@@ -341,3 +342,40 @@ export async function rateTicket(db: Db, actor: Actor, ticketId: string, score: 
 export const listComments = repo.listComments;
 export const listPauses = repo.listPauses;
 export const listTickets = repo.listTickets;
+
+/** Ticket figures per community for KPI reports (period by opened_at). */
+export async function ticketStats(db: DbOrTrx, communityIds: string[], from: Date, to: Date) {
+  if (communityIds.length === 0) return [];
+  const rows = await db
+    .selectFrom('tickets')
+    .select((eb) => [
+      'community_id',
+      sql<number>`count(*) FILTER (WHERE status IN ('new','acknowledged','in_progress','on_hold','reopened'))`.as('open'),
+      sql<number>`count(*) FILTER (WHERE status IN ('new','acknowledged','in_progress','reopened') AND (resolve_by < now() OR rectification_deadline < now()))`.as('overdue'),
+      sql<number>`count(*) FILTER (WHERE kind = 'rectification' AND status IN ('new','acknowledged','in_progress','on_hold','reopened') AND rectification_deadline < now())`.as('rectifications_overdue'),
+      sql<number>`count(*) FILTER (WHERE opened_at >= ${from} AND opened_at < ${to})`.as('opened_in_period'),
+      sql<number>`count(*) FILTER (WHERE opened_at >= ${from} AND opened_at < ${to} AND (acknowledged_at IS NOT NULL OR respond_by < now()) AND status <> 'cancelled')`.as('response_due'),
+      sql<number>`count(*) FILTER (WHERE opened_at >= ${from} AND opened_at < ${to} AND acknowledged_at IS NOT NULL AND acknowledged_at <= respond_by AND status <> 'cancelled')`.as('response_met'),
+      sql<number>`count(*) FILTER (WHERE opened_at >= ${from} AND opened_at < ${to} AND (resolved_at IS NOT NULL OR resolve_by < now()) AND status <> 'cancelled')`.as('resolution_due'),
+      sql<number>`count(*) FILTER (WHERE opened_at >= ${from} AND opened_at < ${to} AND resolved_at IS NOT NULL AND resolved_at <= resolve_by AND resolution_breached_at IS NULL AND status <> 'cancelled')`.as('resolution_met'),
+      sql<number | null>`avg(extract(epoch FROM acknowledged_at - opened_at)) FILTER (WHERE opened_at >= ${from} AND opened_at < ${to} AND acknowledged_at IS NOT NULL)`.as('mtta_seconds'),
+      sql<number | null>`avg(extract(epoch FROM resolved_at - opened_at)) FILTER (WHERE opened_at >= ${from} AND opened_at < ${to} AND resolved_at IS NOT NULL)`.as('mttr_seconds'),
+      eb.fn.countAll<number>().as('total'),
+    ])
+    .where('community_id', 'in', communityIds)
+    .groupBy('community_id')
+    .execute();
+  return rows.map((r) => ({
+    communityId: r.community_id,
+    open: Number(r.open),
+    overdue: Number(r.overdue),
+    rectificationsOverdue: Number(r.rectifications_overdue),
+    openedInPeriod: Number(r.opened_in_period),
+    responseDue: Number(r.response_due),
+    responseMet: Number(r.response_met),
+    resolutionDue: Number(r.resolution_due),
+    resolutionMet: Number(r.resolution_met),
+    mttaSeconds: r.mtta_seconds === null ? null : Math.round(Number(r.mtta_seconds)),
+    mttrSeconds: r.mttr_seconds === null ? null : Math.round(Number(r.mttr_seconds)),
+  }));
+}
