@@ -24,7 +24,11 @@ import notificationRoutes from './modules/notifications/notifications.routes.js'
 import dutyRoutes from './modules/duties/duties.routes.js';
 import calendarRoutes from './modules/calendars/calendars.routes.js';
 import ticketRoutes from './modules/tickets/tickets.routes.js';
+import attachmentRoutes from './modules/tickets/attachments.routes.js';
+import publicIntakeRoutes from './modules/intake/public.routes.js';
+import deviceRoutes from './modules/intake/devices.routes.js';
 import reportRoutes from './modules/reports/reports.routes.js';
+import fundRoutes from './modules/funds/funds.routes.js';
 
 /** What the app is built from; tests pass their own (a fresh database, a unique queue prefix). */
 export interface AppDeps {
@@ -95,7 +99,13 @@ export async function buildApp(
       await api.register(dutyRoutes);
       await api.register(calendarRoutes);
       await api.register(ticketRoutes);
+      await api.register(attachmentRoutes);
+      // Device-authenticated alarms beside the staff's device management (per-route hooks).
+      await api.register(deviceRoutes);
+      // No login: this plugin has no authenticate hook (QR-code reports, rate-limited).
+      await api.register(publicIntakeRoutes);
       await api.register(reportRoutes);
+      await api.register(fundRoutes);
     },
     { prefix: API_PREFIX },
   );

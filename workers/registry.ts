@@ -11,6 +11,7 @@ import type { RelayQueues } from '../src/modules/timers/relay.js';
 import { handleReconcile, handleTimerFire, type TimerHandlers } from '../src/modules/timers/timers.jobs.js';
 import { onContractEnding } from '../src/modules/duties/duties.timers.js';
 import { onAutoClose, onSlaTimer } from '../src/modules/tickets/tickets.timers.js';
+import { onEmergencyNotice, onNoticeEnd, onVoteClose, onVoteClosingSoon } from '../src/modules/funds/funds.timers.js';
 
 /** What every handler gets besides its payload. */
 export interface JobContext {
@@ -40,6 +41,10 @@ export function createTimerHandlers(): TimerHandlers {
     'sla.escalate-committee': onSlaTimer,
     'sla.escalate-authority': onSlaTimer,
     'ticket.auto-close': onAutoClose,
+    'fund.vote-close': onVoteClose,
+    'fund.vote-closing-soon': onVoteClosingSoon,
+    'fund.notice-end': onNoticeEnd,
+    'fund.emergency-notice': onEmergencyNotice,
   };
 }
 

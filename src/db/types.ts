@@ -209,6 +209,16 @@ export interface Database {
   ticket_comments: TicketCommentsTable;
   ticket_attachments: TicketAttachmentsTable;
   devices: DevicesTable;
+  fund_requests: FundRequestsTable;
+  fund_request_units: FundRequestUnitsTable;
+  fund_budget_lines: FundBudgetLinesTable;
+  fund_funding: FundFundingTable;
+  fund_request_links: FundRequestLinksTable;
+  fund_documents: FundDocumentsTable;
+  fund_voters: FundVotersTable;
+  fund_ballots: FundBallotsTable;
+  fund_objections: FundObjectionsTable;
+  unit_ledger_entries: UnitLedgerEntriesTable;
 }
 
 export type User = Selectable<UsersTable>;
@@ -368,5 +378,138 @@ export interface DevicesTable {
   name: string;
   secret_hash: string;
   disabled_at: Timestamp | null;
+  created_at: CreatedAt;
+}
+
+export const FUND_STATUSES = [
+  'draft',
+  'voting',
+  'passed',
+  'rejected',
+  'no_quorum',
+  'public_notice',
+  'emergency_review',
+  'approved',
+  'in_works',
+  'accepted',
+  'settled',
+  'closed',
+  'withdrawn',
+] as const;
+export type FundStatus = (typeof FUND_STATUSES)[number];
+export const EMERGENCY_KINDS = ['roof_leak', 'elevator_danger', 'water_pump_failure', 'facade_falling', 'drainage_failure', 'fire_system_failure'] as const;
+export type EmergencyKind = (typeof EMERGENCY_KINDS)[number];
+export const FUNDING_SOURCES = ['maintenance_fund', 'government_subsidy', 'street_community', 'property_company', 'contractor_concession', 'other'] as const;
+export type FundingSource = (typeof FUNDING_SOURCES)[number];
+export const FUND_DOCUMENT_KINDS = ['quote', 'contract', 'plan', 'ballot_scan', 'proxy', 'acceptance', 'invoice', 'notice', 'other'] as const;
+export type FundDocumentKind = (typeof FUND_DOCUMENT_KINDS)[number];
+
+export interface FundRequestsTable {
+  id: Generated<string>;
+  ref: ColumnType<number, never, never>;
+  community_id: string;
+  title: string;
+  description: Generated<string>;
+  path: 'normal' | 'emergency';
+  emergency_kind: EmergencyKind | null;
+  decision_type: 'use_fund' | 'raise_fund' | 'renovation' | 'change_use';
+  status: Generated<FundStatus>;
+  proposer_user_id: string | null;
+  proposer_org_id: string | null;
+  contractor_org_id: string | null;
+  budget_cents: number;
+  approval_mode: Generated<'committee' | 'authority'>;
+  vote_opens_at: Timestamp | null;
+  vote_closes_at: Timestamp | null;
+  notice_days: Generated<number>;
+  notice_starts_at: Timestamp | null;
+  notice_ends_at: Timestamp | null;
+  after_fact_notice_at: Timestamp | null;
+  outcome: 'passed' | 'rejected' | 'no_quorum' | null;
+  final_tally: ColumnType<unknown, string | null | undefined, string | null>;
+  approved_at: Timestamp | null;
+  approved_by: string | null;
+  filed_with_authority_at: Timestamp | null;
+  authority_reviewed_at: Timestamp | null;
+  works_reported_at: Timestamp | null;
+  accepted_at: Timestamp | null;
+  actual_cost_cents: number | null;
+  fund_share_cents: number | null;
+  settled_at: Timestamp | null;
+  closed_at: Timestamp | null;
+  withdrawn_at: Timestamp | null;
+  withdraw_reason: string | null;
+  created_at: CreatedAt;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface FundRequestUnitsTable {
+  request_id: string;
+  unit_id: string;
+}
+export interface FundBudgetLinesTable {
+  id: Generated<string>;
+  request_id: string;
+  position: number;
+  description: string;
+  amount_cents: number;
+}
+export interface FundFundingTable {
+  request_id: string;
+  source: FundingSource;
+  amount_cents: number;
+}
+export interface FundRequestLinksTable {
+  request_id: string;
+  ticket_id: string | null;
+  facility_id: string | null;
+}
+export interface FundDocumentsTable {
+  id: Generated<string>;
+  request_id: string;
+  kind: FundDocumentKind;
+  title: string;
+  storage_key: string | null;
+  mime_type: string | null;
+  size_bytes: number | null;
+  sha256: string | null;
+  uploaded_by: string | null;
+  created_at: CreatedAt;
+}
+export interface FundVotersTable {
+  request_id: string;
+  voter_key: string;
+  kind: 'owner' | 'developer' | 'unowned';
+  owner_ids: string[];
+  unit_ids: string[];
+  area_centi_m2: number;
+}
+export interface FundBallotsTable {
+  request_id: string;
+  voter_key: string;
+  choice: 'agree' | 'disagree' | 'abstain';
+  channel: 'online' | 'paper' | 'proxy';
+  owner_id: string | null;
+  entered_by: string;
+  scan_document_id: string | null;
+  cast_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+export interface FundObjectionsTable {
+  id: Generated<string>;
+  request_id: string;
+  user_id: string;
+  body: string;
+  created_at: CreatedAt;
+}
+export interface UnitLedgerEntriesTable {
+  id: Generated<string>;
+  unit_id: string;
+  community_id: string;
+  request_id: string | null;
+  kind: 'opening_balance' | 'deposit' | 'debit' | 'top_up' | 'adjustment';
+  amount_cents: number;
+  note: string | null;
+  created_by: string | null;
   created_at: CreatedAt;
 }

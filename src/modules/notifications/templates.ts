@@ -23,6 +23,14 @@ export function escapeHtml(value: unknown): string {
   return String(value ?? '').replace(/[&<>"']/g, (c) => HTML_ESCAPES[c] as string);
 }
 
+/** Cents as yuan: 123456 → ¥1,234.56 (exact: integer arithmetic). */
+export function yuan(cents: number): string {
+  const sign = cents < 0 ? '-' : '';
+  const abs = Math.abs(cents);
+  const whole = Math.trunc(abs / 100).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  return `${sign}¥${whole}.${String(abs % 100).padStart(2, '0')}`;
+}
+
 export function formatDateTime(iso: string | Date, ctx: Pick<RenderContext, 'locale' | 'timeZone'>): string {
   const date = typeof iso === 'string' ? new Date(iso) : iso;
   return new Intl.DateTimeFormat(ctx.locale, {
@@ -32,7 +40,8 @@ export function formatDateTime(iso: string | Date, ctx: Pick<RenderContext, 'loc
     day: '2-digit',
     hour: '2-digit',
     minute: '2-digit',
-    hour12: false,
+    // h23, not hour12: false: with the latter, ICU writes midnight as "24:30" in en.
+    hourCycle: 'h23',
     timeZoneName: 'short',
   }).format(date);
 }
@@ -71,6 +80,13 @@ export interface TemplatePayloads {
   };
   /** To the reporter: the ticket is resolved; confirm or reopen. */
   'ticket.resolved': { communityName: string; ticketRef: number; title: string; autoCloseHours: number };
+  'fund.vote_opened': { communityName: string; requestRef: number; title: string; decisionType: string; budgetCents: number; closesAt: string };
+  'fund.vote_closing': { communityName: string; requestRef: number; title: string; closesAt: string; daysBefore: number };
+  'fund.vote_result': { communityName: string; requestRef: number; title: string; outcome: 'passed' | 'rejected' | 'no_quorum'; participatingHeadcount: number; totalHeadcount: number; agreeHeadcount: number };
+  'fund.approval_pending': { communityName: string; requestRef: number; title: string; path: 'normal' | 'emergency'; noticeEndsAt: string | null };
+  'fund.settled': { communityName: string; requestRef: number; title: string; actualCostCents: number; fundShareCents: number; units: number };
+  'fund.top_up': { communityName: string; requestRef: number };
+  'fund.emergency_notice_due': { communityName: string; requestRef: number; title: string; reminder: number };
   /** Free text from a person (e.g. a committee announcement): everything escaped. */
   'message.plain': { title: string; body: string };
 }
@@ -128,6 +144,63 @@ const templates: { [K in TemplateName]: Renderer<TemplatePayloads[K]> } = {
     const line = zh
       ? `您报修的「${p.title}」已处理完成。请确认；如问题仍在，可重新打开。${p.autoCloseHours} 小时内未确认将自动关闭。`
       : `"${p.title}" has been resolved. Please confirm, or reopen it if the problem remains. It closes itself after ${p.autoCloseHours} hours without an answer.`;
+    return { subject, text: textLayout(ctx, [line]), html: layout(ctx, subject, [escapeHtml(line)]) };
+  },
+  'fund.vote_opened': (p, ctx) => {
+    const zh = ctx.locale === 'zh-CN';
+    const subject = zh ? `【${p.communityName}】维修资金使用表决已开始：#${p.requestRef} ${p.title}` : `[${p.communityName}] Maintenance fund vote open: #${p.requestRef} ${p.title}`;
+    const line = zh
+      ? `「${p.title}」预算 ${yuan(p.budgetCents)}，表决截止 ${formatDateTime(p.closesAt, ctx)}。请登录 Upkeep 表决（同意 / 反对 / 弃权）。`
+      : `"${p.title}", budget ${yuan(p.budgetCents)}, is open for your vote until ${formatDateTime(p.closesAt, ctx)}. Log in to Upkeep to vote (agree / disagree / abstain).`;
+    return { subject, text: textLayout(ctx, [line]), html: layout(ctx, subject, [escapeHtml(line)]) };
+  },
+  'fund.vote_closing': (p, ctx) => {
+    const zh = ctx.locale === 'zh-CN';
+    const subject = zh ? `【${p.communityName}】表决将于 ${p.daysBefore} 天后截止：#${p.requestRef}` : `[${p.communityName}] Vote #${p.requestRef} closes in ${p.daysBefore} day(s)`;
+    const line = zh ? `您尚未对「${p.title}」表决，截止时间 ${formatDateTime(p.closesAt, ctx)}。` : `You have not voted on "${p.title}" yet; the vote closes ${formatDateTime(p.closesAt, ctx)}.`;
+    return { subject, text: textLayout(ctx, [line]), html: layout(ctx, subject, [escapeHtml(line)]) };
+  },
+  'fund.vote_result': (p, ctx) => {
+    const zh = ctx.locale === 'zh-CN';
+    const outcomeZh = { passed: '通过', rejected: '未通过', no_quorum: '参与人数或面积未达三分之二，表决无效' }[p.outcome];
+    const outcomeEn = { passed: 'passed', rejected: 'was rejected', no_quorum: 'failed: participation below two thirds' }[p.outcome];
+    const subject = zh ? `【${p.communityName}】表决结果：#${p.requestRef} ${outcomeZh}` : `[${p.communityName}] Vote #${p.requestRef} ${outcomeEn}`;
+    const line = zh
+      ? `「${p.title}」表决结束：${outcomeZh}。参与 ${p.participatingHeadcount}/${p.totalHeadcount} 人，同意 ${p.agreeHeadcount} 人。完整计票见公示页。`
+      : `The vote on "${p.title}" ${outcomeEn}: ${p.participatingHeadcount} of ${p.totalHeadcount} voted, ${p.agreeHeadcount} agreed. The full tally is on the notice page.`;
+    return { subject, text: textLayout(ctx, [line]), html: layout(ctx, subject, [escapeHtml(line)]) };
+  },
+  'fund.approval_pending': (p, ctx) => {
+    const zh = ctx.locale === 'zh-CN';
+    const subject = zh ? `【${p.communityName}】待审批：#${p.requestRef} ${p.title}` : `[${p.communityName}] Approval pending: #${p.requestRef} ${p.title}`;
+    const when = p.noticeEndsAt ? formatDateTime(p.noticeEndsAt, ctx) : null;
+    const line = zh
+      ? p.path === 'emergency' ? `紧急维修「${p.title}」待审核。` : `「${p.title}」已表决通过，公示期至 ${when}，公示结束后请审批。`
+      : p.path === 'emergency' ? `Emergency repair "${p.title}" awaits review.` : `"${p.title}" passed the owners' vote; its public notice runs until ${when}. Approve it after the notice ends.`;
+    return { subject, text: textLayout(ctx, [line]), html: layout(ctx, subject, [escapeHtml(line)]) };
+  },
+  'fund.settled': (p, ctx) => {
+    const zh = ctx.locale === 'zh-CN';
+    const subject = zh ? `【${p.communityName}】维修资金使用结算公示：#${p.requestRef}` : `[${p.communityName}] Maintenance fund settlement published: #${p.requestRef}`;
+    const line = zh
+      ? `「${p.title}」实际费用 ${yuan(p.actualCostCents)}，其中维修资金分摊 ${yuan(p.fundShareCents)}，已按专有面积分摊至 ${p.units} 户并记入分户账。`
+      : `"${p.title}" cost ${yuan(p.actualCostCents)}; the fund's share of ${yuan(p.fundShareCents)} was apportioned by area across ${p.units} units and debited to their ledgers.`;
+    return { subject, text: textLayout(ctx, [line]), html: layout(ctx, subject, [escapeHtml(line)]) };
+  },
+  'fund.top_up': (p, ctx) => {
+    const zh = ctx.locale === 'zh-CN';
+    const subject = zh ? `【${p.communityName}】请续交住宅专项维修资金` : `[${p.communityName}] Please top up your maintenance fund account`;
+    const line = zh
+      ? `分摊 #${p.requestRef} 后，您名下房屋的维修资金余额已不足首期交存额的 30%，请按规定续交。`
+      : `After request #${p.requestRef}, your unit's maintenance fund balance is below 30% of its first deposit; please top it up as the rules require.`;
+    return { subject, text: textLayout(ctx, [line]), html: layout(ctx, subject, [escapeHtml(line)]) };
+  },
+  'fund.emergency_notice_due': (p, ctx) => {
+    const zh = ctx.locale === 'zh-CN';
+    const subject = zh ? `【${p.communityName}】紧急维修 #${p.requestRef} 尚未事后公示（第 ${p.reminder} 次提醒）` : `[${p.communityName}] Emergency repair #${p.requestRef} not yet publicly noticed (reminder ${p.reminder})`;
+    const line = zh
+      ? `紧急使用维修资金「${p.title}」须事后向业主公示。公示前无法结算。`
+      : `The emergency use of the fund for "${p.title}" must be publicly noticed to the owners after the fact; it cannot be settled until it is.`;
     return { subject, text: textLayout(ctx, [line]), html: layout(ctx, subject, [escapeHtml(line)]) };
   },
   'message.plain': (p, ctx) => ({

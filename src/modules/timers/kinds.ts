@@ -13,6 +13,14 @@ export interface TimerPayloads {
   'sla.escalate-authority': SlaTimerPayload;
   /** A resolved ticket the reporter has not confirmed closes itself. */
   'ticket.auto-close': { ticketId: string; resolvedAt: string };
+  /** A fund vote's deadline: the tally becomes final. */
+  'fund.vote-close': { requestId: string; closesAt: string };
+  /** Reminder to owners who have not voted, days before the deadline. */
+  'fund.vote-closing-soon': { requestId: string; daysBefore: number };
+  /** The public notice ended: approval pending (passed) or the request closes (failed). */
+  'fund.notice-end': { requestId: string };
+  /** An approved emergency request not yet publicly noticed: remind the committee, daily. */
+  'fund.emergency-notice': { requestId: string; reminder: number };
 }
 
 /** SLA timers carry the ticket's SLA version: a recomputation makes older timers stale. */
