@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { envReader } from './lib/env.js';
 
 export { ConfigError } from './lib/env.js';
@@ -39,6 +40,23 @@ export interface Config {
   relayPollMs: number;
   /** How often the reconciler restores timers missing from Redis. */
   reconcileEveryMs: number;
+  /** First retry delay of a failed email send; each further retry waits twice as long. */
+  emailRetryBaseMs: number;
+  /**
+   * How long an email job's lock lasts without renewal (a live worker renews it every half of
+   * this): a worker that died mid-send gives its job back after at most this plus stalledIntervalMs.
+   */
+  emailLockMs: number;
+  /** How often workers look for jobs whose lock lapsed (their worker died) and hand them back. */
+  stalledIntervalMs: number;
+  /** Public QR fault reports accepted a minute per client address and facility token. */
+  publicReportRateLimitPerMinute: number;
+  /** Alarms accepted a minute per device. */
+  deviceAlarmRateLimitPerMinute: number;
+  /** The largest ticket attachment accepted, in bytes. */
+  uploadMaxBytes: number;
+  /** Where ticket attachments are stored, at server-chosen paths (default <DATA_DIR>/uploads). */
+  uploadDir: string;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -74,6 +92,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     emailLeaseSeconds: r.int('EMAIL_LEASE_SECONDS', 60, 1, 3600),
     relayPollMs: r.int('RELAY_POLL_MS', 5_000, 50, 600_000),
     reconcileEveryMs: r.int('RECONCILE_EVERY_MS', 60_000, 1_000, 86_400_000),
+    emailRetryBaseMs: r.int('EMAIL_RETRY_BASE_MS', 5_000, 10, 3_600_000),
+    emailLockMs: r.int('EMAIL_LOCK_MS', 60_000, 1_000, 600_000),
+    stalledIntervalMs: r.int('STALLED_INTERVAL_MS', 30_000, 500, 600_000),
+    publicReportRateLimitPerMinute: r.int('PUBLIC_REPORT_RATE_LIMIT_PER_MINUTE', 5, 1, 10_000),
+    deviceAlarmRateLimitPerMinute: r.int('DEVICE_ALARM_RATE_LIMIT_PER_MINUTE', 120, 1, 100_000),
+    uploadMaxBytes: r.int('UPLOAD_MAX_BYTES', 10 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    uploadDir: r.string('UPLOAD_DIR', join(r.string('DATA_DIR', '.data'), 'uploads')),
   };
   r.done();
   return config;
