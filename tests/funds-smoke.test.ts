@@ -31,7 +31,7 @@ describe('fund request: from proposal to settlement', () => {
     });
     expect(created.statusCode, created.body).toBe(201);
     const id = created.json().id;
-    const bad = await pm({ method: 'POST', url: '/api/v1/fund-requests', payload: { ...created.json(), communityId: w.a.community.id } });
+    const bad = await pm({ method: 'POST', url: '/api/v1/fund-requests', payload: { ...(created.json() as object), communityId: w.a.community.id } });
     expect(bad.statusCode).toBe(400);
 
     const move = (who: typeof pm, to: string, extra: object = {}) => who({ method: 'POST', url: `/api/v1/fund-requests/${id}/transitions`, payload: { to, ...extra } });
