@@ -6,7 +6,7 @@ import type { Db } from '../src/db/index.js';
 import { EMAIL_QUEUE_NAME, QUEUE_NAME } from '../src/jobs/jobs.js';
 import { createEmailChannel, type EmailChannel } from '../src/modules/notifications/channels.js';
 import { startRelay, type RelayQueues } from '../src/modules/timers/relay.js';
-import { createQueue, type UpkeepQueue } from '../src/jobs/queue.js';
+import { createQueue, emailJobOptions, type UpkeepQueue } from '../src/jobs/queue.js';
 import { createRedis } from '../src/lib/redis.js';
 import { createHandlers, createTimerHandlers, dispatch, type JobHandlers } from './registry.js';
 import { registerSchedulers } from './schedulers.js';
@@ -53,7 +53,8 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<Workers> 
   const workerConnection = createRedis(opts.redisUrl, 'worker');
   const queueConnection = createRedis(opts.redisUrl, 'worker');
   const queue = createQueue(queueConnection, prefix);
-  const emailQueue = createQueue(queueConnection, prefix, EMAIL_QUEUE_NAME);
+  // Email jobs retry on the row's terms (EMAIL_MAX_ATTEMPTS, EMAIL_RETRY_BASE_MS): see emailJobOptions.
+  const emailQueue = createQueue(queueConnection, prefix, EMAIL_QUEUE_NAME, emailJobOptions(config));
   const relayQueues: RelayQueues = { main: queue, email: emailQueue, redis: queueConnection };
   const channel = opts.channel ?? createEmailChannel({ smtpUrl: config.smtpUrl, from: config.emailFrom, logger: logger.child({ component: 'email' }) });
   const handlers: JobHandlers = createHandlers();
@@ -90,9 +91,10 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<Workers> 
       // job counts as stalled. Handlers must therefore never block the event loop for 30 s:
       // they page through PostgreSQL (verifyChain reads 5,000 events at a time).
       lockDuration: 30_000,
-      // How often to look for jobs whose lock lapsed and hand them back to the wait list: with
-      // the lock above, a dead worker's job runs again elsewhere within about a minute.
-      stalledInterval: 30_000,
+      // How often to look for jobs whose lock lapsed and hand them back to the wait list
+      // (STALLED_INTERVAL_MS, 30 s): with the lock above, a dead worker's job runs again
+      // elsewhere within about a minute.
+      stalledInterval: config.stalledIntervalMs,
       // A job may stall twice (a deploy's kill, then a crash) before it is failed instead of
       // re-queued: a job that kills its worker every time must not crash-loop the fleet.
       maxStalledCount: 2,
@@ -104,9 +106,12 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<Workers> 
       prefix,
       concurrency: Math.min(config.workerConcurrency * 2, 20),
       limiter: { max: config.emailRatePerSecond, duration: 1_000 },
-      // A send holds its job for at most the SMTP timeouts (about 40 s): the lock covers it.
-      lockDuration: 60_000,
-      stalledInterval: 30_000,
+      // EMAIL_LOCK_MS (60 s). A live worker renews the lock every half of it, however long the
+      // send takes (the SMTP timeouts bound it to about 40 s anyway). A worker killed mid-send
+      // gives its job back after this plus the stalled interval; the retry finds the row's lease
+      // lapsed (EMAIL_LEASE_SECONDS) and sends again with the same Message-ID.
+      lockDuration: config.emailLockMs,
+      stalledInterval: config.stalledIntervalMs,
       maxStalledCount: 2,
     });
     emailWorker.on('error', (err) => logger.error({ err }, 'email worker error'));

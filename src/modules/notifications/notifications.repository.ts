@@ -46,24 +46,28 @@ export async function insertNotifications(db: DbOrTrx, rows: NewNotification[]):
     .execute();
 }
 
-/** Emails not yet handed to the queue (the relay claims them; others skip locked rows). */
-export function claimUnrelayed(db: DbOrTrx, limit: number) {
-  return db
-    .selectFrom('notifications')
-    .select(['id'])
-    .where('channel', '=', 'email')
-    .where('status', '=', 'pending')
-    .where('enqueued_at', 'is', null)
-    .orderBy('created_at')
-    .limit(limit)
-    .forUpdate()
-    .skipLocked()
-    .execute();
+/**
+ * Claims emails not yet handed to the queue, in one short statement that marks them relayed
+ * (other relays skip locked rows). No lock is kept while the relay talks to Redis; if the add
+ * fails, unmarkRelayed gives them back (and the reconciler would find them anyway).
+ */
+export async function claimUnrelayed(db: DbOrTrx, limit: number): Promise<Array<{ id: string }>> {
+  const { rows } = await sql<{ id: string }>`
+    WITH claimed AS MATERIALIZED (
+      SELECT id FROM notifications
+      WHERE channel = 'email' AND status = 'pending' AND enqueued_at IS NULL
+      ORDER BY created_at LIMIT ${limit}
+      FOR UPDATE SKIP LOCKED
+    )
+    UPDATE notifications n SET enqueued_at = now(), updated_at = now()
+    FROM claimed c WHERE n.id = c.id
+    RETURNING n.id`.execute(db);
+  return rows;
 }
 
-export async function markRelayed(db: DbOrTrx, ids: string[]) {
+export async function unmarkRelayed(db: DbOrTrx, ids: string[]) {
   if (ids.length === 0) return;
-  await db.updateTable('notifications').set({ enqueued_at: new Date(), updated_at: new Date() }).where('id', 'in', ids).execute();
+  await db.updateTable('notifications').set({ enqueued_at: null, updated_at: new Date() }).where('id', 'in', ids).where('status', '=', 'pending').execute();
 }
 
 /** Emails still owed a delivery, for the reconciler. */

@@ -22,68 +22,101 @@ export interface RelayQueues {
 
 const BATCH = 1_000;
 
-/** Timer jobs vanish once done: the timers row records the firing, and a re-armed timer can reuse its id. */
+/**
+ * Timer jobs vanish once done: the timers row records the firing, and a re-armed timer can reuse
+ * its id. A job that failed for good is kept a while for inspection; the reconciler replaces it
+ * (see missingJobIds), so a timer whose handler failed during an outage still fires afterwards.
+ */
 const TIMER_JOB_OPTS = { removeOnComplete: true, removeOnFail: { age: 7 * 24 * 3600 } } as const;
+
+/**
+ * Email jobs vanish once done, whatever the outcome: the notifications row keeps status, attempts
+ * and the last error, and a job id left behind would stop a retried email (POST
+ * /admin/notifications/:id/retry) or a reconciled one from being enqueued again. Attempts and
+ * backoff come from the email queue's defaults (src/jobs/queue.ts emailJobOptions).
+ */
+const EMAIL_JOB_OPTS = { removeOnComplete: true, removeOnFail: true } as const;
 
 export function notificationJobId(notificationId: string): string {
   return jobId('notif', notificationId);
 }
 
-/** One pass: relays pending timers and unrelayed emails. Returns how many of each. */
+/**
+ * One pass: relays pending timers and unrelayed emails. Returns how many of each.
+ *
+ * No row lock is held while Redis is being talked to (a Redis that hangs must not hold up the
+ * domain transactions that schedule, move or cancel timers): rows are claimed and marked in
+ * short statements that skip locked rows, and a timer counts as enqueued only if its due time
+ * is still the one its job was made for; otherwise the next pass replaces the job.
+ */
 export async function relayOnce(db: Db, queues: RelayQueues): Promise<{ timers: number; emails: number }> {
   let timerCount = 0;
   let emailCount = 0;
   for (;;) {
-    const n = await db.transaction().execute(async (trx) => {
-      const rows = await timers.claimPending(trx, BATCH);
-      if (rows.length === 0) return 0;
-      const now = Date.now();
-      // A re-armed timer (moved deadline) replaces its delayed job. A job that is running now
-      // cannot be removed; it will see the new due time and skip, and the reconciler re-adds.
-      const rearmed = rows.filter((r) => r.enqueued_at !== null);
-      await Promise.all(rearmed.map((r) => queues.main.remove(r.job_id).catch(() => 0)));
-      await queues.main.addBulk(
-        rows.map((r) => ({
-          name: 'timer.fire',
-          data: { timerId: r.id },
-          opts: { jobId: r.job_id, delay: Math.max(0, r.due_at.getTime() - now), ...TIMER_JOB_OPTS },
-        })),
-      );
-      await timers.markEnqueued(trx, rows.map((r) => r.id));
-      return rows.length;
-    });
-    timerCount += n;
-    if (n < BATCH) break;
+    const rows = await timers.claimForRelay(db, BATCH);
+    if (rows.length === 0) break;
+    const now = Date.now();
+    // A re-armed timer (moved deadline) replaces its delayed job. A job that is running now
+    // cannot be removed; it will see the new due time and skip, and the reconciler re-adds.
+    const rearmed = rows.filter((r) => r.prev_enqueued_at !== null);
+    await Promise.all(rearmed.map((r) => queues.main.remove(r.job_id).catch(() => 0)));
+    await queues.main.addBulk(
+      rows.map((r) => ({
+        name: 'timer.fire',
+        data: { timerId: r.id },
+        opts: { jobId: r.job_id, delay: Math.max(0, r.due_at.getTime() - now), ...TIMER_JOB_OPTS },
+      })),
+    );
+    await timers.markEnqueued(db, rows);
+    timerCount += rows.length;
+    if (rows.length < BATCH) break;
   }
   for (;;) {
-    const n = await db.transaction().execute(async (trx) => {
-      const rows = await notifications.claimUnrelayed(trx, BATCH);
-      if (rows.length === 0) return 0;
-      await queues.email.addBulk(rows.map((r) => ({ name: 'notification.send', data: { notificationId: r.id }, opts: { jobId: notificationJobId(r.id) } })));
-      await notifications.markRelayed(trx, rows.map((r) => r.id));
-      return rows.length;
-    });
-    emailCount += n;
-    if (n < BATCH) break;
+    const rows = await notifications.claimUnrelayed(db, BATCH);
+    if (rows.length === 0) break;
+    try {
+      await queues.email.addBulk(rows.map((r) => ({ name: 'notification.send', data: { notificationId: r.id }, opts: { jobId: notificationJobId(r.id), ...EMAIL_JOB_OPTS } })));
+    } catch (err) {
+      // Give them back to the next pass rather than wait for the reconciler.
+      await notifications.unmarkRelayed(db, rows.map((r) => r.id)).catch(() => {});
+      throw err;
+    }
+    emailCount += rows.length;
+    if (rows.length < BATCH) break;
   }
   return { timers: timerCount, emails: emailCount };
 }
 
-/** Which of these job ids have no job in Redis (one pipelined EXISTS round trip per page). */
-async function missingJobIds(client: Redis, queue: Queue, ids: string[]): Promise<Set<string>> {
+/**
+ * Which of these job ids have no live job in Redis: none at all, or one that failed for good
+ * (returned in `failed`: it must be removed before its id can be used again). One pipelined round
+ * trip per page.
+ */
+async function missingJobIds(client: Redis, queue: Queue, ids: string[]): Promise<{ missing: Set<string>; failed: Set<string> }> {
   const pipeline = client.pipeline();
-  for (const id of ids) pipeline.exists(queue.toKey(id));
+  for (const id of ids) {
+    pipeline.exists(queue.toKey(id));
+    pipeline.zscore(queue.keys.failed ?? queue.toKey('failed'), id);
+  }
   const results = (await pipeline.exec()) ?? [];
   const missing = new Set<string>();
-  results.forEach(([err, exists], i) => {
-    if (!err && exists === 0) missing.add(ids[i] as string);
+  const failed = new Set<string>();
+  ids.forEach((id, i) => {
+    const [existsErr, exists] = results[2 * i] ?? [null, 1];
+    const [failedErr, failedScore] = results[2 * i + 1] ?? [null, null];
+    if (!existsErr && exists === 0) missing.add(id);
+    else if (!failedErr && failedScore !== null) {
+      missing.add(id);
+      failed.add(id);
+    }
   });
-  return missing;
+  return { missing, failed };
 }
 
 /**
  * The reconciler: finds timers and emails that should be in Redis and are not (Redis lost its
- * data, a FLUSHALL, an add that failed after commit) and puts them back. Overdue timers fire at once.
+ * data, a FLUSHALL, an add that failed after commit, a job that failed for good while the
+ * database was away) and puts them back. Overdue timers fire at once.
  */
 export async function reconcile(db: Db, queues: RelayQueues, logger: Logger): Promise<{ timers: number; emails: number }> {
   const PAGE = 2_000;
@@ -93,9 +126,10 @@ export async function reconcile(db: Db, queues: RelayQueues, logger: Logger): Pr
     const page = await timers.enqueuedPage(db, after, PAGE);
     if (page.length === 0) break;
     after = page[page.length - 1]?.id ?? null;
-    const missing = await missingJobIds(queues.redis, queues.main, page.map((t) => t.job_id));
+    const { missing, failed } = await missingJobIds(queues.redis, queues.main, page.map((t) => t.job_id));
     const toAdd = page.filter((t) => missing.has(t.job_id));
     if (toAdd.length > 0) {
+      await Promise.all([...failed].map((id) => queues.main.remove(id).catch(() => 0)));
       const now = Date.now();
       await queues.main.addBulk(
         toAdd.map((t) => ({ name: 'timer.fire', data: { timerId: t.id }, opts: { jobId: t.job_id, delay: Math.max(0, t.due_at.getTime() - now), ...TIMER_JOB_OPTS } })),
@@ -111,10 +145,11 @@ export async function reconcile(db: Db, queues: RelayQueues, logger: Logger): Pr
     if (page.length === 0) break;
     after = page[page.length - 1]?.id ?? null;
     const ids = page.map((n) => notificationJobId(n.id));
-    const missing = await missingJobIds(queues.redis, queues.email, ids);
+    const { missing, failed } = await missingJobIds(queues.redis, queues.email, ids);
     const toAdd = page.filter((n) => missing.has(notificationJobId(n.id)));
     if (toAdd.length > 0) {
-      await queues.email.addBulk(toAdd.map((n) => ({ name: 'notification.send', data: { notificationId: n.id }, opts: { jobId: notificationJobId(n.id) } })));
+      await Promise.all([...failed].map((id) => queues.email.remove(id).catch(() => 0)));
+      await queues.email.addBulk(toAdd.map((n) => ({ name: 'notification.send', data: { notificationId: n.id }, opts: { jobId: notificationJobId(n.id), ...EMAIL_JOB_OPTS } })));
       restoredEmails += toAdd.length;
     }
     if (page.length < PAGE) break;

@@ -40,22 +40,39 @@ export async function cancelTimers(db: DbOrTrx, where: { kind?: string; subjectI
   return Number(res.numUpdatedRows);
 }
 
-/** Claims pending timers for the relay (other relays skip the locked rows). */
-export function claimPending(db: DbOrTrx, limit: number) {
-  return db
-    .selectFrom('timers')
-    .select(['id', 'job_id', 'due_at', 'enqueued_at'])
-    .where('state', '=', 'pending')
-    .orderBy('due_at')
-    .limit(limit)
-    .forUpdate()
-    .skipLocked()
-    .execute();
+/**
+ * Claims pending timers for the relay, in one short statement: marks them as being relayed
+ * (enqueued_at) and returns each with the previous enqueued_at (not null: a job may be in Redis
+ * already and must be replaced). Rows locked by a transaction in progress are skipped, and no
+ * lock is kept while the relay talks to Redis: a domain write never waits for Redis.
+ */
+export async function claimForRelay(db: DbOrTrx, limit: number) {
+  const { rows } = await sql<{ id: string; job_id: string; due_at: Date; prev_enqueued_at: Date | null }>`
+    WITH claimed AS MATERIALIZED (
+      SELECT id, enqueued_at AS prev FROM timers WHERE state = 'pending' ORDER BY due_at LIMIT ${limit} FOR UPDATE SKIP LOCKED
+    )
+    UPDATE timers t SET enqueued_at = now(), updated_at = now()
+    FROM claimed c WHERE t.id = c.id
+    RETURNING t.id, t.job_id, t.due_at, c.prev AS prev_enqueued_at`.execute(db);
+  return rows;
 }
 
-export async function markEnqueued(db: DbOrTrx, ids: string[]) {
-  if (ids.length === 0) return;
-  await db.updateTable('timers').set({ state: 'enqueued', enqueued_at: new Date(), updated_at: new Date() }).where('id', 'in', ids).where('state', '=', 'pending').execute();
+/**
+ * After the relay put the jobs in Redis: marks the timers enqueued, but only those still pending
+ * with the due time the job was made for. A timer moved (or being moved) meanwhile stays pending
+ * with enqueued_at set, so the next pass replaces its job. Never waits for a lock.
+ */
+export async function markEnqueued(db: DbOrTrx, relayed: Array<{ id: string; due_at: Date }>) {
+  if (relayed.length === 0) return;
+  await sql`
+    UPDATE timers SET state = 'enqueued', updated_at = now()
+    WHERE id IN (
+      SELECT t.id FROM timers t
+      JOIN unnest(${relayed.map((r) => r.id)}::uuid[], ${relayed.map((r) => r.due_at.toISOString())}::timestamptz[]) AS v(id, due_at)
+        ON t.id = v.id AND t.due_at = v.due_at
+      WHERE t.state = 'pending'
+      FOR UPDATE OF t SKIP LOCKED
+    )`.execute(db);
 }
 
 /** Timers that should be in Redis, for the reconciler, in pages by id. */
