@@ -4,7 +4,7 @@ import { buildApp, API_PREFIX } from '../app.js';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { createDb, type Db } from '../db/index.js';
 import { migrateToLatest } from '../db/migrator.js';
-import { createQueue } from '../jobs/queue.js';
+import { createQueue, emailJobOptions } from '../jobs/queue.js';
 import { EMAIL_QUEUE_NAME } from '../jobs/jobs.js';
 import { createRedis } from '../lib/redis.js';
 import { resolveServices, StartupError } from './services.js';
@@ -40,7 +40,7 @@ export async function start(opts: { api: boolean; workers?: WorkersStarter }): P
 
   const redis = createRedis(services.redisUrl, 'producer');
   const queue = createQueue(redis, config.queuePrefix);
-  const emailQueue = createQueue(redis, config.queuePrefix, EMAIL_QUEUE_NAME);
+  const emailQueue = createQueue(redis, config.queuePrefix, EMAIL_QUEUE_NAME, emailJobOptions(config));
   let app: FastifyInstance | undefined;
   let url = '';
   if (opts.api) {
