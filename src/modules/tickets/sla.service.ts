@@ -58,6 +58,18 @@ export interface TicketClock {
 
 export type SlaTimerKindName = 'sla.warning' | 'sla.breach' | 'sla.escalate-committee' | 'sla.escalate-authority';
 
+/**
+ * The pauses that count for a clock that stopped at `stoppedAt`: a hold after the response was
+ * made (on_hold, or the resolved period before a reopen) cannot move the response deadline.
+ */
+export function pausesUntil(pauses: readonly SlaPause[], stoppedAt: Date | null): SlaPause[] {
+  if (!stoppedAt) return [...pauses];
+  const stop = stoppedAt.getTime();
+  return pauses
+    .filter((p) => p.from.getTime() < stop)
+    .map((p) => ({ from: p.from, to: p.to === null || p.to.getTime() > stop ? stoppedAt : p.to }));
+}
+
 export function slaJobId(kind: SlaTimerKindName, target: 'response' | 'resolution', ticketId: string, version: number): string {
   return `${kind.replace('.', '-')}-${target}-${ticketId}-v${version}`;
 }
@@ -71,6 +83,8 @@ export async function applySla(trx: Trx, ctx: SlaContext, t: TicketClock, now = 
   const policy = selectPolicy(ctx.policies, t.priority, t.category);
   const base = { openedAt: t.openedAt, policy, calendar: ctx.calendar, pauses: t.pauses, now };
   const deadlines = computeDeadlines(base);
+  // The response clock stopped at the first response: later holds leave its deadline alone.
+  const respondBy = computeDeadlines({ ...base, pauses: pausesUntil(t.pauses, t.acknowledgedAt ?? t.resolvedAt) }).respondBy;
   const plan = slaTimerPlan({
     ...base,
     respondedAt: t.acknowledgedAt,
@@ -86,5 +100,5 @@ export async function applySla(trx: Trx, ctx: SlaContext, t: TicketClock, now = 
     payload: { ticketId: t.id, target: p.target, version: t.slaVersion },
   }));
   await replaceTimersOfSubject(trx, t.id, ['sla.warning', 'sla.breach', 'sla.escalate-committee', 'sla.escalate-authority'], specs);
-  return { respondBy: deadlines.respondBy, resolveBy: deadlines.resolveBy, policy };
+  return { respondBy, resolveBy: deadlines.resolveBy, policy };
 }

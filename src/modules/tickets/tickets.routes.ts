@@ -3,7 +3,7 @@ import { badRequest, forbidden } from '../../lib/errors.js';
 import { IdParams, Page, authErrors, errors } from '../../lib/schemas.js';
 import { maskPhone, requireActor, requireCommunity, visibleTicket, type TicketAction } from '../../plugins/access.js';
 import { slaState, selectPolicy } from './sla.js';
-import { loadSlaContext } from './sla.service.js';
+import { loadSlaContext, pausesUntil } from './sla.service.js';
 import { allowedMoves, OPEN_STATUSES, TICKET_STATUSES, type TicketStatus } from './state-machine.js';
 import { CommentBody, CreateTicketBody, RatingBody, Ticket, TicketDetail, TicketListQuery, TransitionBody, UpdateTicketBody } from './tickets.schemas.js';
 import * as service from './tickets.service.js';
@@ -189,7 +189,7 @@ const ticketRoutes: FastifyPluginAsyncTypebox = async (app) => {
         service.listPauses(db, t.id),
         loadSlaContext(db, t.community_id),
       ]);
-      const state = slaState({
+      const clock = {
         openedAt: t.opened_at,
         policy: selectPolicy(ctx.policies, t.priority, t.category),
         calendar: ctx.calendar,
@@ -198,7 +198,12 @@ const ticketRoutes: FastifyPluginAsyncTypebox = async (app) => {
         respondedAt: t.acknowledged_at,
         resolvedAt: t.resolved_at,
         warnShare: ctx.settings.sla.warnShare,
-      });
+      };
+      // As in applySla: holds after the first response do not move the response deadline.
+      const state = {
+        response: slaState({ ...clock, pauses: pausesUntil(clock.pauses, t.acknowledged_at ?? t.resolved_at) }).response,
+        resolution: slaState(clock).resolution,
+      };
       const target = (s: typeof state.response, breachedAt: Date | null) => ({
         dueAt: s.dueAt.toISOString(),
         status: s.status,

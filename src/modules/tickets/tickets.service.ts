@@ -276,19 +276,36 @@ export async function updateTicket(
     const { ticket: t, can } = await ticketForActor(trx, actor, ticketId, true);
     if (!can.has('manage')) throw forbidden('Only staff handling this community change assignment, priority or category');
     if (!isOpen(t.status) && t.status !== 'resolved') throw new AppError(409, 'ILLEGAL_TRANSITION', `A ${t.status} ticket cannot be changed`);
+    // Assignees come from the organizations serving this community (an active duty there), or
+    // the contractor organization the ticket is assigned to: never a stranger to the community,
+    // who would then read the ticket (visibleTicket) and get its SLA notices.
+    const serving = trx
+      .selectFrom('duty_assignments as d')
+      .select('d.organization_id')
+      .where('d.community_id', '=', t.community_id)
+      .where(sql<boolean>`d.valid_from <= now() AND (d.valid_to IS NULL OR d.valid_to > now())`);
+    if (input.assigneeOrgId) {
+      const org = await trx
+        .selectFrom('organizations')
+        .select('kind')
+        .where('id', '=', input.assigneeOrgId)
+        .where('id', 'in', serving)
+        .executeTakeFirst();
+      if (!org || !['property_company', 'contractor'].includes(org.kind)) {
+        throw badRequest('The assignee organization must be a property company or contractor serving this community', [{ field: 'assigneeOrgId', message: 'not a company or contractor with a duty in this community' }]);
+      }
+    }
     if (input.assigneeUserId) {
+      const assigneeOrg = input.assigneeOrgId !== undefined ? input.assigneeOrgId : t.assignee_org_id;
       const ok = await trx
         .selectFrom('memberships as m')
         .innerJoin('organizations as o', 'o.id', 'm.organization_id')
         .select('m.user_id')
         .where('m.user_id', '=', input.assigneeUserId)
         .where('o.kind', 'in', ['property_company', 'contractor'])
+        .where((eb) => eb.or([eb('o.id', 'in', serving), ...(assigneeOrg ? [eb('o.id', '=', assigneeOrg)] : [])]))
         .executeTakeFirst();
-      if (!ok) throw badRequest('The assignee must be a member of a property company or contractor', [{ field: 'assigneeUserId', message: 'not staff or contractor' }]);
-    }
-    if (input.assigneeOrgId) {
-      const org = await trx.selectFrom('organizations').select('kind').where('id', '=', input.assigneeOrgId).executeTakeFirst();
-      if (!org || !['property_company', 'contractor'].includes(org.kind)) throw badRequest('The assignee organization must be a property company or contractor', [{ field: 'assigneeOrgId', message: 'not a company or contractor' }]);
+      if (!ok) throw badRequest('The assignee must work for a property company or contractor serving this community', [{ field: 'assigneeUserId', message: 'not staff or contractor of this community' }]);
     }
     const patch: repo.TicketPatch = {};
     if (input.priority !== undefined) patch.priority = input.priority;

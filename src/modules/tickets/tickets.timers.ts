@@ -67,13 +67,16 @@ export async function onSlaTimer(trx: Trx, timer: FiredTimer<SlaKind>, logger: L
         : kind === 'sla.escalate-committee'
           ? await recipients.committeeMembers(trx, t.community_id)
           : await recipients.authorityViewers(trx, t.community_id);
-  const dueAt = p.target === 'response' ? t.respond_by : t.resolve_by;
+  const dueAt = (p.target === 'response' ? t.respond_by : t.resolve_by) ?? timer.dueAt;
   await notify(trx, {
-    dedupeKey: timer.jobId,
+    // One notice per ladder step of one deadline: every recomputation (a hold, a resume, a
+    // reopen) re-plans the steps already past under a new version and job id, and those must
+    // not announce the same warning or breach again. A moved deadline is a new fact.
+    dedupeKey: `sla-${STAGE[kind]}-${p.target}-${t.id}-${dueAt.getTime()}`,
     communityId: t.community_id,
     timeZone: community.time_zone,
     template: 'ticket.sla',
-    payload: { stage: STAGE[kind], target: p.target, communityName: community.name, ticketRef: t.ref, title: t.title, priority: t.priority, dueAt: (dueAt ?? timer.dueAt).toISOString() },
+    payload: { stage: STAGE[kind], target: p.target, communityName: community.name, ticketRef: t.ref, title: t.title, priority: t.priority, dueAt: dueAt.toISOString() },
     recipients: who,
   });
 }
