@@ -90,6 +90,7 @@ const ticketRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (kind === 'rectification') {
         if (!isAuthority) throw forbidden('Rectification orders come from the district authority');
         if (!body.rectificationDeadline) throw badRequest('A rectification order needs rectificationDeadline', [{ field: 'rectificationDeadline', message: 'required for rectification' }]);
+        if (new Date(body.rectificationDeadline) <= new Date()) throw badRequest('The rectification deadline must be in the future', [{ field: 'rectificationDeadline', message: 'must be in the future' }]);
       } else if (access.stances.size === 1 && access.stances.has('authority')) {
         throw forbidden('Authorities order rectifications (kind: rectification)');
       }
