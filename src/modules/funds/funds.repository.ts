@@ -18,6 +18,11 @@ export function lockRequest(db: DbOrTrx, id: string) {
   return db.selectFrom('fund_requests').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
 }
 
+/** Held by ballots while they are recorded; closing the vote (FOR UPDATE) waits for them. */
+export function shareLockRequest(db: DbOrTrx, id: string) {
+  return db.selectFrom('fund_requests').selectAll().where('id', '=', id).forShare().executeTakeFirst();
+}
+
 export function updateRequest(db: DbOrTrx, id: string, patch: FundRequestPatch) {
   return db.updateTable('fund_requests').set({ ...patch, updated_at: new Date() }).where('id', '=', id).returningAll().executeTakeFirstOrThrow();
 }
@@ -139,7 +144,7 @@ export async function upsertBallot(
     INSERT INTO fund_ballots (request_id, voter_key, choice, channel, owner_id, entered_by, scan_document_id)
     VALUES (${b.requestId}, ${b.voterKey}, ${b.choice}, ${b.channel}, ${b.ownerId}, ${b.enteredBy}, ${b.scanDocumentId})
     ON CONFLICT (request_id, voter_key) DO UPDATE
-      SET choice = EXCLUDED.choice, scan_document_id = EXCLUDED.scan_document_id, owner_id = EXCLUDED.owner_id, updated_at = now()
+      SET choice = EXCLUDED.choice, channel = EXCLUDED.channel, scan_document_id = EXCLUDED.scan_document_id, owner_id = EXCLUDED.owner_id, updated_at = now()
       WHERE (fund_ballots.channel = 'online') = (EXCLUDED.channel = 'online')
         AND (EXCLUDED.channel <> 'online' OR fund_ballots.entered_by = EXCLUDED.entered_by)
     RETURNING voter_key, (xmax = 0) AS inserted, choice`.execute(db);

@@ -1,12 +1,15 @@
+import multipart from '@fastify/multipart';
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { badRequest, forbidden, notFound } from '../../lib/errors.js';
+import { FUND_DOCUMENT_KINDS } from '../../db/types.js';
+import { AppError, badRequest, forbidden, notFound } from '../../lib/errors.js';
 import { IdParams, Page, Timestamp, Uuid, authErrors, errors } from '../../lib/schemas.js';
-import { communityAccess, requireActor, requireCommunity, visibleCommunity } from '../../plugins/access.js';
+import { communityAccess, requireActor, requireCommunity } from '../../plugins/access.js';
 import { BallotBody, CreateFundRequestBody, FundRequest, FundStatus, FundTransitionBody } from './funds.schemas.js';
 import * as service from './funds.service.js';
 import type { FundRequestRow } from './funds.service.js';
 import { fundSummary, importOpeningBalances, unitLedger } from './ledger.service.js';
 import { fundMoves } from './fund-state.js';
+import * as files from '../tickets/attachments.js';
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
@@ -40,10 +43,55 @@ function toDto(r: FundRequestRow) {
   };
 }
 
+const FundDocument = Type.Object({
+  id: Uuid,
+  requestId: Uuid,
+  kind: Type.String(),
+  title: Type.String(),
+  mimeType: Type.Union([Type.String(), Type.Null()], { description: 'From the content, not from what the client declared' }),
+  sizeBytes: Type.Union([Type.Integer(), Type.Null()]),
+  sha256: Type.Union([Type.String(), Type.Null()]),
+  uploadedBy: Type.Union([Uuid, Type.Null()]),
+  createdAt: Timestamp,
+});
+
+function toDocumentDto(d: { id: string; request_id: string; kind: string; title: string; mime_type: string | null; size_bytes: number | null; sha256: string | null; uploaded_by: string | null; created_at: Date }) {
+  return { id: d.id, requestId: d.request_id, kind: d.kind, title: d.title, mimeType: d.mime_type, sizeBytes: d.size_bytes, sha256: d.sha256, uploadedBy: d.uploaded_by, createdAt: d.created_at.toISOString() };
+}
+
+/** The download's file name: the title, with the extension of the checked content. */
+function downloadName(title: string, mime: string): string {
+  const kind = files.FILE_KINDS.find((k) => k.mime === mime);
+  const name = files.sanitiseFilename(title);
+  if (!kind) return name;
+  const dot = name.lastIndexOf('.');
+  return dot > 0 && kind.exts.includes(name.slice(dot + 1).toLowerCase()) ? name : `${name}.${kind.ext}`;
+}
+
+/** Errors of reading the multipart stream itself that are the client's doing (as for ticket attachments). */
+function multipartClientError(err: unknown): unknown {
+  if (err instanceof AppError) return err;
+  const status = (err as { statusCode?: number }).statusCode;
+  const code = (err as { code?: string }).code;
+  if (code === 'FST_FILES_LIMIT') return new AppError(413, 'PAYLOAD_TOO_LARGE', 'Attach one file per request');
+  if (code === 'FST_FIELDS_LIMIT' || code === 'FST_PARTS_LIMIT') return badRequest('Send one file and the fields kind and title');
+  if (status === 413) return new AppError(413, 'PAYLOAD_TOO_LARGE', (err as Error).message);
+  if (status && status >= 400 && status < 500) return err;
+  // busboy's own complaints (malformed parts, an early end) carry no status.
+  if (!code || code === 'ERR_STREAM_PREMATURE_CLOSE') return badRequest('The multipart body is malformed or incomplete');
+  return err;
+}
+
+const DocumentParams = Type.Object({ id: Uuid, documentId: Uuid });
+
 const Tally = Type.Unknown({ description: 'Every figure and the reasoning (zh and en): see src/modules/funds/tally.ts TallyResult' });
 
 const fundRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { db } = app.deps;
+  const { db, config } = app.deps;
+  // Scoped to this plugin (document uploads), like the ticket attachments' own registration.
+  await app.register(multipart, {
+    limits: { fileSize: config.uploadMaxBytes, files: 1, fields: 5, fieldSize: 1024, fieldNameSize: 100, parts: 6, headerPairs: 100 },
+  });
   app.addHook('onRequest', app.authenticate);
   const security = [{ bearerAuth: [] }];
   app.addContentTypeParser(['text/csv', 'application/csv'], { parseAs: 'string', bodyLimit: 10 * 1024 * 1024 }, (_req, body, done) => done(null, body));
@@ -87,12 +135,11 @@ const fundRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const actor = requireActor(request);
       const q = request.query;
       const limit = q.limit ?? 50;
-      let communityIds: string[];
+      // Without a community: every request the actor may read (listRequests applies the visibility).
+      let communityIds: string[] | 'all' = 'all';
       if (q.communityId) {
         await requireCommunity(db, request, q.communityId);
         communityIds = [q.communityId];
-      } else {
-        communityIds = (await db.selectFrom('communities').select('id').where(visibleCommunity(actor, 'communities.id')).execute()).map((c) => c.id);
       }
       let before: { t: string; id: string } | undefined;
       if (q.cursor) {
@@ -103,7 +150,7 @@ const fundRoutes: FastifyPluginAsyncTypebox = async (app) => {
           throw badRequest('The cursor is not valid; use nextCursor from a previous page');
         }
       }
-      const rows = await service.listRequests(db, communityIds, { status: q.status, limit, before });
+      const rows = await service.listRequests(db, actor, communityIds, { status: q.status, limit, before });
       const page = rows.slice(0, limit);
       const last = page[page.length - 1];
       return { items: page.map(toDto), nextCursor: rows.length > limit && last ? Buffer.from(JSON.stringify({ t: last.created_at.toISOString(), id: last.id })).toString('base64url') : null };
@@ -125,7 +172,9 @@ const fundRoutes: FastifyPluginAsyncTypebox = async (app) => {
             funding: Type.Array(Type.Object({ source: Type.String(), amountCents: Type.Integer() })),
             units: Type.Integer(),
             links: Type.Array(Type.Object({ ticketId: Type.Union([Uuid, Type.Null()]), facilityId: Type.Union([Uuid, Type.Null()]) })),
-            documents: Type.Array(Type.Object({ id: Uuid, kind: Type.String(), title: Type.String(), createdAt: Timestamp })),
+            documents: Type.Array(
+              Type.Object({ id: Uuid, kind: Type.String(), title: Type.String(), mimeType: Type.Union([Type.String(), Type.Null()]), sizeBytes: Type.Union([Type.Integer(), Type.Null()]), createdAt: Timestamp }),
+            ),
             objections: Type.Array(Type.Object({ id: Uuid, body: Type.String(), createdAt: Timestamp })),
             tally: Type.Union([Tally, Type.Null()]),
             allowedTransitions: Type.Array(FundStatus),
@@ -144,7 +193,7 @@ const fundRoutes: FastifyPluginAsyncTypebox = async (app) => {
         funding: d.funding.map((f) => ({ source: f.source, amountCents: f.amount_cents })),
         units: d.unitCount,
         links: d.links.map((l) => ({ ticketId: l.ticket_id, facilityId: l.facility_id })),
-        documents: d.documents.map((x) => ({ id: x.id, kind: x.kind, title: x.title, createdAt: x.created_at.toISOString() })),
+        documents: d.documents.map((x) => ({ id: x.id, kind: x.kind, title: x.title, mimeType: x.mime_type, sizeBytes: x.size_bytes, createdAt: x.created_at.toISOString() })),
         objections: d.objections.map((o) => ({ id: o.id, body: o.body, createdAt: o.created_at.toISOString() })),
         tally: d.tally,
         allowedTransitions: fundMoves(r.status).filter((m) => m.by.some((role) => roles.has(role))).map((m) => m.to),
@@ -264,6 +313,88 @@ const fundRoutes: FastifyPluginAsyncTypebox = async (app) => {
         units,
         objections: d.objections.length,
       };
+    },
+  );
+
+  app.post(
+    '/fund-requests/:id/documents',
+    {
+      schema: {
+        tags: ['funds'],
+        summary: 'Attach a document to a request: quote, contract, plan, ballot scan, proxy letter… (multipart/form-data)',
+        description: `One file part (at most ${config.uploadMaxBytes} bytes, 413) and the fields kind (${FUND_DOCUMENT_KINDS.join(', ')}) and title (1–200 characters; default: the file name). The content must be JPEG, PNG, WebP or PDF and agree with the declared type and the file name (415). The committee, the property company and the request’s contractor add documents; ballot scans and proxy letters only the committee (403). A ballot entered on paper or by proxy names its scan (scanDocumentId).`,
+        consumes: ['multipart/form-data'],
+        security,
+        params: IdParams,
+        response: { 201: FundDocument, ...errors(...authErrors, 413, 415) },
+      },
+    },
+    async (request, reply) => {
+      const actor = requireActor(request);
+      // Who may add comes first: nobody else gets to send us bytes.
+      await service.requestForDocumentUpload(db, actor, request.params.id);
+      if (!request.isMultipart()) throw new AppError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Send the file as multipart/form-data');
+      let stored: files.StoredFile | undefined;
+      const fields = new Map<string, string>();
+      try {
+        // Every part is read, so a second file (over the files limit) is refused, not dropped.
+        for await (const part of request.parts()) {
+          if (part.type === 'file') {
+            stored = await files.storeUpload({ uploadDir: config.uploadDir, maxBytes: config.uploadMaxBytes, file: part.file, filename: part.filename, declaredType: part.mimetype });
+          } else {
+            if (part.valueTruncated) throw badRequest(`The field ${part.fieldname} is too long`, [{ field: part.fieldname, message: 'too long' }]);
+            fields.set(part.fieldname, String(part.value));
+          }
+        }
+      } catch (err) {
+        if (stored) await files.removeStoredFile(stored);
+        throw multipartClientError(err);
+      }
+      if (!stored) throw badRequest('Attach one file', [{ field: 'file', message: 'required' }]);
+      try {
+        const row = await service.addDocument(db, actor, request.params.id, {
+          kind: fields.get('kind') ?? '',
+          title: fields.get('title') ?? stored.originalName,
+          storageKey: stored.storageKey,
+          mimeType: stored.kind.mime,
+          sizeBytes: stored.size,
+          sha256: stored.sha256,
+        });
+        return reply.status(201).send(toDocumentDto(row));
+      } catch (err) {
+        // Not recorded: the file goes too.
+        await files.removeStoredFile(stored);
+        throw err;
+      }
+    },
+  );
+
+  app.get(
+    '/fund-requests/:id/documents/:documentId',
+    {
+      schema: {
+        tags: ['funds'],
+        summary: 'Download a request’s document (always as a download, with its checked type)',
+        description: 'Whoever may read the request reads its documents; ballot scans and proxy letters only the committee, the property company, the authority, their uploader and the owner the ballot is for (404 for others).',
+        security,
+        params: DocumentParams,
+        produces: ['image/jpeg', 'image/png', 'image/webp', 'application/pdf'],
+        response: { 200: Type.String({ format: 'binary', description: 'The file' }), ...errors(...authErrors) },
+      },
+    },
+    async (request, reply) => {
+      const { document: d } = await service.documentForActor(db, requireActor(request), request.params.id, request.params.documentId);
+      const file = await files.openStoredFile(config.uploadDir, d.storage_key, 'Document');
+      const mime = d.mime_type ?? 'application/octet-stream';
+      return reply
+        .header('content-type', mime)
+        .header('content-length', file.size)
+        .header('content-disposition', files.contentDisposition(downloadName(d.title, mime)))
+        .header('x-content-type-options', 'nosniff')
+        .header('content-security-policy', "default-src 'none'; sandbox")
+        .header('cache-control', 'private, no-store')
+        // A stream is sent as is (never serialised); the schema's binary string only documents it.
+        .send(file.stream as unknown as string);
     },
   );
 

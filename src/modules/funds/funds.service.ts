@@ -1,7 +1,7 @@
 import type { Db, DbOrTrx, Trx } from '../../db/index.js';
-import type { EmergencyKind, FundingSource, FundStatus } from '../../db/types.js';
+import { FUND_DOCUMENT_KINDS, type EmergencyKind, type FundingSource, type FundStatus } from '../../db/types.js';
 import { AppError, badRequest, conflict, forbidden, notFound, unprocessable } from '../../lib/errors.js';
-import { communityAccess, type Actor, type CommunityAccess } from '../../plugins/access.js';
+import { communityAccess, visibleCommunity, type Actor, type CommunityAccess, type Stance } from '../../plugins/access.js';
 import { recordAudit } from '../audit/audit.service.js';
 import { notify } from '../notifications/notifications.service.js';
 import { recipients } from '../notifications/recipients.js';
@@ -48,15 +48,24 @@ export function fundRoles(access: CommunityAccess, actor: Actor, r: Pick<FundReq
   return roles;
 }
 
-/** Who may read a request: everyone of the community (owners included: they vote and pay). */
-async function requestForActor(db: DbOrTrx, actor: Actor, id: string, lock = false) {
-  const r = lock ? await repo.lockRequest(db, id) : await repo.findRequest(db, id);
+/** Is the actor a member of the request's contractor? */
+function worksOn(actor: Actor, r: Pick<FundRequestRow, 'contractor_org_id'>): boolean {
+  return r.contractor_org_id !== null && actor.memberships.some((m) => m.organizationId === r.contractor_org_id);
+}
+
+/**
+ * Who may read a request: everyone of the community (owners included: they vote and pay), except
+ * that a contractor sees only the requests it works on — and those even when it holds no duty in
+ * the community (a contractor hired for the works need not maintain anything there).
+ * `lock`: 'update' for a status change, 'share' for a ballot (a ballot and the closing of the
+ * vote exclude each other: no ballot lands after the final tally was taken).
+ */
+async function requestForActor(db: DbOrTrx, actor: Actor, id: string, lock: boolean | 'update' | 'share' = false) {
+  const r = lock === 'share' ? await repo.shareLockRequest(db, id) : lock ? await repo.lockRequest(db, id) : await repo.findRequest(db, id);
   if (!r) throw notFound('Fund request');
   const access = await communityAccess(db, actor, r.community_id);
-  if (!access.can('community.read')) throw notFound('Fund request');
-  // A contractor sees only requests it works on.
-  const onlyContractor = access.stances.size === 1 && access.stances.has('contractor');
-  if (onlyContractor && !actor.memberships.some((m) => m.organizationId === r.contractor_org_id)) throw notFound('Fund request');
+  const onlyContractor = access.stances.size === 0 || (access.stances.size === 1 && access.stances.has('contractor'));
+  if (!worksOn(actor, r) && (onlyContractor || !access.can('community.read'))) throw notFound('Fund request');
   return { request: r, access, roles: fundRoles(access, actor, r) };
 }
 
@@ -453,7 +462,7 @@ export interface CastBallotInput {
  */
 export async function castBallot(db: Db, actor: Actor, id: string, input: CastBallotInput) {
   return db.transaction().execute(async (trx) => {
-    const { request: r, access } = await requestForActor(trx, actor, id);
+    const { request: r, access } = await requestForActor(trx, actor, id, 'share');
     const now = new Date();
     if (r.status !== 'voting' || !r.vote_opens_at || !r.vote_closes_at || now < r.vote_opens_at || now >= r.vote_closes_at) {
       throw new AppError(409, 'VOTE_CLOSED', r.status === 'voting' ? 'The vote is not open at this time' : `This request is ${r.status}: no ballots now`);
@@ -486,10 +495,14 @@ export async function castBallot(db: Db, actor: Actor, id: string, input: CastBa
       scanDocumentId: input.scanDocumentId ?? null,
     });
     if (!stored) {
+      // Kept: an online ballot against an entered one (either way), or another co-voter's online ballot.
+      const existing = await repo.findBallot(trx, r.id, voter.voter_key);
       throw conflict(
-        channel === 'online'
-          ? 'A paper or proxy ballot has already been entered for you; ask the owners’ committee if it is wrong'
-          : 'This owner has already voted (online or entered by someone else); one ballot per owner counts',
+        channel !== 'online'
+          ? 'This owner has already voted online; one ballot per owner counts'
+          : existing?.channel === 'online'
+            ? 'A co-owner of your units has already voted; one ballot counts for all of you (they may change it)'
+            : 'A paper or proxy ballot has already been entered for you; ask the owners’ committee if it is wrong',
       );
     }
     await recordAudit(trx, {
@@ -504,6 +517,55 @@ export async function castBallot(db: Db, actor: Actor, id: string, input: CastBa
   });
 }
 
+/** Documents that carry an owner's ballot: uploaded by those who enter paper ballots, read by few. */
+const BALLOT_PAPER_KINDS: readonly string[] = ['ballot_scan', 'proxy'];
+const ENTERS_BALLOTS: readonly Stance[] = ['platform_admin', 'committee_officer', 'committee_member'];
+const DOCUMENT_STAFF: readonly Stance[] = ['platform_admin', 'property_manager', 'property_staff', 'committee_officer', 'committee_member'];
+
+/**
+ * Who adds documents: the committee, the property company, the request's contractor (403 for
+ * other readers). Ballot scans and proxy letters only by those who enter paper ballots.
+ */
+function assertMayAddDocument(access: CommunityAccess, actor: Actor, r: FundRequestRow, kind?: string) {
+  if (!DOCUMENT_STAFF.some((s) => access.stances.has(s)) && !worksOn(actor, r)) {
+    throw forbidden('Documents are added by the committee, the property company or the request’s contractor');
+  }
+  if (kind !== undefined && BALLOT_PAPER_KINDS.includes(kind) && !ENTERS_BALLOTS.some((s) => access.stances.has(s))) {
+    throw forbidden('Ballot scans and proxy letters are uploaded by the owners’ committee, which enters those ballots');
+  }
+}
+
+/** Before an upload is read: 404 when the request is not visible, 403 when the actor may not add to it. */
+export async function requestForDocumentUpload(db: DbOrTrx, actor: Actor, id: string) {
+  const { request, access } = await requestForActor(db, actor, id);
+  assertMayAddDocument(access, actor, request);
+  return request;
+}
+
+/**
+ * A stored document the actor may read. Everyone who may read the request reads its documents,
+ * except ballot scans and proxy letters (an owner's signed choice and identity): those are for
+ * the committee, the property company, the authority, their uploader and the owner the ballot is
+ * for. Anyone else gets 404, as for a document that does not exist.
+ */
+export async function documentForActor(db: DbOrTrx, actor: Actor, id: string, documentId: string) {
+  const { request: r, access } = await requestForActor(db, actor, id);
+  const doc = await repo.findDocument(db, r.id, documentId);
+  if (!doc?.storage_key) throw notFound('Document');
+  if (BALLOT_PAPER_KINDS.includes(doc.kind) && !access.can('owners.read') && !access.stances.has('authority') && doc.uploaded_by !== actor.userId) {
+    const own = await db
+      .selectFrom('fund_ballots as b')
+      .innerJoin('owners as o', 'o.id', 'b.owner_id')
+      .select('b.voter_key')
+      .where('b.request_id', '=', r.id)
+      .where('b.scan_document_id', '=', doc.id)
+      .where('o.user_id', '=', actor.userId)
+      .executeTakeFirst();
+    if (!own) throw notFound('Document');
+  }
+  return { request: r, document: { ...doc, storage_key: doc.storage_key } };
+}
+
 /** Uploaded documents are stored by the attachments machinery; this records one for a request. */
 export async function addDocument(
   db: Db,
@@ -511,13 +573,16 @@ export async function addDocument(
   id: string,
   doc: { kind: string; title: string; storageKey: string | null; mimeType: string | null; sizeBytes: number | null; sha256: string | null },
 ) {
+  if (!(FUND_DOCUMENT_KINDS as readonly string[]).includes(doc.kind)) {
+    throw badRequest(`kind must be one of ${FUND_DOCUMENT_KINDS.join(', ')}`, [{ field: 'kind', message: 'unknown document kind' }]);
+  }
+  const title = doc.title.trim();
+  if (title.length < 1 || [...title].length > 200) throw badRequest('The title is 1 to 200 characters', [{ field: 'title', message: 'length' }]);
   return db.transaction().execute(async (trx) => {
     const { request: r, access } = await requestForActor(trx, actor, id);
-    const staff = ['platform_admin', 'property_manager', 'property_staff', 'committee_officer', 'committee_member'].some((s) => access.stances.has(s as never));
-    const contractor = r.contractor_org_id !== null && actor.memberships.some((m) => m.organizationId === r.contractor_org_id);
-    if (!staff && !contractor) throw forbidden('Documents are added by the committee, the property company or the request’s contractor');
-    const row = await repo.insertDocument(trx, { request_id: r.id, kind: doc.kind, title: doc.title, storage_key: doc.storageKey, mime_type: doc.mimeType, size_bytes: doc.sizeBytes, sha256: doc.sha256, uploaded_by: actor.userId });
-    await recordAudit(trx, { communityId: r.community_id, actorUserId: actor.userId, action: 'fund.document_added', entityType: 'fund_request', entityId: r.id, after: { documentId: row.id, kind: doc.kind, title: doc.title, sha256: doc.sha256 } });
+    assertMayAddDocument(access, actor, r, doc.kind);
+    const row = await repo.insertDocument(trx, { request_id: r.id, kind: doc.kind, title, storage_key: doc.storageKey, mime_type: doc.mimeType, size_bytes: doc.sizeBytes, sha256: doc.sha256, uploaded_by: actor.userId });
+    await recordAudit(trx, { communityId: r.community_id, actorUserId: actor.userId, action: 'fund.document_added', entityType: 'fund_request', entityId: r.id, after: { documentId: row.id, kind: doc.kind, title, sha256: doc.sha256 } });
     return row;
   });
 }
@@ -560,12 +625,19 @@ export async function noticeRows(db: DbOrTrx, r: FundRequestRow) {
     .select(['uo.unit_id', 'o.name', 'o.is_developer'])
     .where('s.request_id', '=', r.id)
     .execute();
+  // By unit: a filter per row would be quadratic (a 20,000-unit community).
+  const ownersOf = new Map<string, string[]>();
+  for (const o of owners) {
+    const list = ownersOf.get(o.unit_id) ?? [];
+    list.push(o.is_developer ? '开发建设单位' : maskOwnerName(o.name));
+    ownersOf.set(o.unit_id, list);
+  }
   return rows.map((row) => ({
     unitId: row.unit_id,
     building: row.building,
     number: row.number,
     areaCentiM2: row.area_centi_m2,
-    owners: owners.filter((o) => o.unit_id === row.unit_id).map((o) => (o.is_developer ? '开发建设单位' : maskOwnerName(o.name))),
+    owners: ownersOf.get(row.unit_id) ?? [],
     choice: row.choice ?? null,
     channel: row.channel ?? null,
     shareCents: row.amount_cents === null ? null : -Number(row.amount_cents),
@@ -577,8 +649,17 @@ function maskOwnerName(name: string): string {
   return chars.length <= 1 ? '*' : chars[0] + '*'.repeat(Math.min(chars.length - 1, 3));
 }
 
-export async function listRequests(db: DbOrTrx, communityIds: string[] | 'all', opts: { status?: FundStatus; limit: number; before?: { t: string; id: string } }) {
-  let q = db.selectFrom('fund_requests').selectAll();
+/**
+ * Requests of the given communities that the actor may read: like requestForActor, a community
+ * seen only as a contractor shows only the requests that contractor works on.
+ */
+export async function listRequests(db: DbOrTrx, actor: Actor, communityIds: string[] | 'all', opts: { status?: FundStatus; limit: number; before?: { t: string; id: string } }) {
+  const asNonContractor: Actor = { ...actor, memberships: actor.memberships.filter((m) => m.kind !== 'contractor') };
+  const myOrgs = actor.memberships.map((m) => m.organizationId);
+  let q = db
+    .selectFrom('fund_requests')
+    .selectAll()
+    .where((eb) => eb.or([visibleCommunity(asNonContractor, 'fund_requests.community_id'), eb('contractor_org_id', 'in', myOrgs.length ? myOrgs : ['00000000-0000-0000-0000-000000000000'])]));
   if (communityIds !== 'all') q = q.where('community_id', 'in', communityIds.length ? communityIds : ['00000000-0000-0000-0000-000000000000']);
   if (opts.status) q = q.where('status', '=', opts.status);
   if (opts.before) q = q.where((eb) => eb.or([eb('created_at', '<', new Date(opts.before!.t)), eb.and([eb('created_at', '=', new Date(opts.before!.t)), eb('id', '<', opts.before!.id)])]));

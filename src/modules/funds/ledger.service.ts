@@ -43,12 +43,12 @@ export async function importOpeningBalances(db: Db, actor: Actor, communityId: s
     .where('u.community_id', '=', communityId)
     .execute();
   const byKey = new Map(units.map((u) => [`${u.building}\u0000${u.number}`, u.id]));
-  const existing = new Set(
-    (await db.selectFrom('unit_ledger_entries').select('unit_id').where('community_id', '=', communityId).where('kind', '=', 'opening_balance').execute()).map((e) => e.unit_id),
-  );
+  const openingBalances = async (q: DbOrTrx) =>
+    new Set((await q.selectFrom('unit_ledger_entries').select('unit_id').where('community_id', '=', communityId).where('kind', '=', 'opening_balance').execute()).map((e) => e.unit_id));
+  const existing = await openingBalances(db);
   const errors: Array<{ row: number; message: string }> = [];
   const seen = new Set<string>();
-  const parsed: Array<{ unitId: string; cents: number }> = [];
+  const parsed: Array<{ unitId: string; cents: number; row: number; label: string }> = [];
   rows.forEach((r, i) => {
     const row = i + (hasHeader ? 2 : 1);
     const [building = '', number = '', amount = ''] = r;
@@ -60,11 +60,17 @@ export async function importOpeningBalances(db: Db, actor: Actor, communityId: s
     else if (seen.has(unitId)) errors.push({ row, message: `unit ${building} ${number} appears twice` });
     else {
       seen.add(unitId);
-      parsed.push({ unitId, cents: amount.trim().startsWith('-') ? -cents : cents });
+      parsed.push({ unitId, cents: amount.trim().startsWith('-') ? -cents : cents, row, label: `${building} ${number}` });
     }
   });
-  if (errors.length > 0) throw new AppError(400, 'VALIDATION_ERROR', `${errors.length} problem(s) in the file; nothing was imported`, { errorCount: errors.length, errors: errors.slice(0, 200) });
+  const refuse = (errs: typeof errors) => new AppError(400, 'VALIDATION_ERROR', `${errs.length} problem(s) in the file; nothing was imported`, { errorCount: errs.length, errors: errs.slice(0, 200) });
+  if (errors.length > 0) throw refuse(errors);
   return db.transaction().execute(async (trx) => {
+    // Two imports at once: the second waits here and then sees the first's opening balances.
+    await sql`SELECT pg_advisory_xact_lock(hashtext(${`ledger-opening:${communityId}`}::text))`.execute(trx);
+    const now = await openingBalances(trx);
+    const late = parsed.filter((p) => now.has(p.unitId)).map((p) => ({ row: p.row, message: `unit ${p.label} already has an opening balance` }));
+    if (late.length > 0) throw refuse(late);
     await sql`
       INSERT INTO unit_ledger_entries (unit_id, community_id, kind, amount_cents, note, created_by)
       SELECT u, ${communityId}::uuid, 'opening_balance', c, 'opening balance', ${actor.userId}::uuid

@@ -231,15 +231,23 @@ export async function recordAttachment(db: Db, actor: Actor, ticket: { id: strin
   }
 }
 
-/** The stored file of an attachment, opened for streaming; 404 when it is missing on disk. */
-export async function openAttachment(uploadDir: string, a: AttachmentRow) {
+/**
+ * A file stored by storeUpload, by its storage key, opened for streaming; 404 (naming `what`)
+ * when it is missing on disk. Also used for fund request documents.
+ */
+export async function openStoredFile(uploadDir: string, storageKey: string, what = 'Attachment') {
   const root = resolve(uploadDir);
-  const path = resolve(root, a.storage_key);
+  const path = resolve(root, storageKey);
   // Storage keys are ours, but a path outside the directory is never served.
-  if (!path.startsWith(root + sep)) throw notFound('Attachment');
+  if (!path.startsWith(root + sep)) throw notFound(what);
   const info = await stat(path).catch(() => null);
-  if (!info?.isFile()) throw notFound('Attachment');
+  if (!info?.isFile()) throw notFound(what);
   return { stream: createReadStream(path), size: info.size };
+}
+
+/** The stored file of an attachment, opened for streaming; 404 when it is missing on disk. */
+export function openAttachment(uploadDir: string, a: AttachmentRow) {
+  return openStoredFile(uploadDir, a.storage_key, 'Attachment');
 }
 
 /** `attachment` with an ASCII fallback name and the exact UTF-8 name (RFC 6266 / 8187). */
