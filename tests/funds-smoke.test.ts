@@ -70,3 +70,32 @@ describe('fund request: from proposal to settlement', () => {
     expect(verify.json().ok).toBe(true);
   });
 });
+
+describe('emergency path', () => {
+  it('cannot be withdrawn after approval before its after-the-fact notice', async () => {
+    const chair = as(t.app, w.a.users.committeeChair.id);
+    const created = await chair({
+      method: 'POST',
+      url: '/api/v1/fund-requests',
+      payload: {
+        communityId: w.a.community.id,
+        title: '电梯困人紧急维修',
+        path: 'emergency',
+        emergencyKind: 'elevator_danger',
+        decisionType: 'use_fund',
+        scope: { buildingIds: [w.a.building.id] },
+        budgetLines: [{ description: '抢修', amountCents: 500_000 }],
+        funding: [{ source: 'maintenance_fund', amountCents: 500_000 }],
+        facilityIds: [w.a.facility.id],
+      },
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    const id = created.json().id;
+    const move = (to: string, extra: object = {}) => chair({ method: 'POST', url: `/api/v1/fund-requests/${id}/transitions`, payload: { to, ...extra } });
+    expect((await move('emergency_review')).statusCode).toBe(200);
+    expect((await move('approved')).statusCode).toBe(200);
+    expect((await move('withdrawn', { reason: 'changed our minds' })).statusCode).toBe(422);
+    expect((await chair({ method: 'POST', url: `/api/v1/fund-requests/${id}/after-fact-notice` })).statusCode).toBe(200);
+    expect((await move('withdrawn', { reason: 'not needed after all' })).statusCode).toBe(200);
+  });
+});

@@ -325,6 +325,11 @@ export async function transitionFundRequest(
         break;
       case 'withdrawn':
         if (!body.reason?.trim()) throw badRequest('Withdrawing needs a reason', [{ field: 'reason', message: 'required' }]);
+        // An approved emergency use of the fund may already have been spent: it is noticed to the
+        // owners before anything else, never withdrawn quietly.
+        if (r.path === 'emergency' && r.status === 'approved' && !r.after_fact_notice_at) {
+          throw unprocessable('An approved emergency request must be publicly noticed after the fact before it can be withdrawn');
+        }
         patch = { ...patch, withdrawn_at: now, withdraw_reason: body.reason.trim() };
         await cancelTimers(trx, r.id);
         break;
