@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
@@ -7,11 +7,14 @@ import type { Redis } from 'ioredis';
 import type { Config } from './config.js';
 import type { Db } from './db/index.js';
 import type { UpkeepQueue } from './jobs/queue.js';
-import errorsPlugin from './plugins/errors.js';
+import errorsPlugin, { frameworkErrors } from './plugins/errors.js';
 import authPlugin from './plugins/auth.js';
 import swaggerPlugin from './plugins/swagger.js';
 import { installValidators } from './plugins/validation.js';
 import queueDashboard from './plugins/queue-dashboard.js';
+import requestContextPlugin from './plugins/request-context.js';
+import metricsPlugin from './plugins/metrics.js';
+import { REQUEST_ID_HEADER, requestIdFrom } from './lib/request-context.js';
 import { ErrorResponse } from './lib/schemas.js';
 import healthRoutes from './modules/health/health.routes.js';
 import authRoutes from './modules/auth/auth.routes.js';
@@ -29,6 +32,7 @@ import publicIntakeRoutes from './modules/intake/public.routes.js';
 import deviceRoutes from './modules/intake/devices.routes.js';
 import reportRoutes from './modules/reports/reports.routes.js';
 import fundRoutes from './modules/funds/funds.routes.js';
+import inspectionRoutes from './modules/inspections/inspections.routes.js';
 
 /** What the app is built from; tests pass their own (a fresh database, a unique queue prefix). */
 export interface AppDeps {
@@ -59,7 +63,12 @@ export async function buildApp(
     // Behind a reverse proxy in production; rate limits key on the client address it reports.
     trustProxy: deps.config.nodeEnv === 'production',
     bodyLimit: 1024 * 1024,
-    genReqId: () => crypto.randomUUID(),
+    // The caller's X-Request-Id when it is a sane token, else a new UUID; logged as requestId
+    // and carried into the jobs the request causes (src/lib/request-context.ts).
+    genReqId: (req) => requestIdFrom(req.headers[REQUEST_ID_HEADER]),
+    logController: new LogController({ requestIdLogLabel: 'requestId' }),
+    // A malformed or overlong URL is refused before routing: in the error shape too.
+    frameworkErrors,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   installValidators(app);
@@ -80,6 +89,9 @@ export async function buildApp(
     ),
   );
   await app.register(errorsPlugin);
+  await app.register(requestContextPlugin);
+  // GET /metrics (Prometheus), at the root like /healthz; the request latency hook sees every route.
+  await app.register(metricsPlugin, { token: deps.config.metricsToken });
   await app.register(authPlugin, { secret: deps.config.jwtSecret, accessTokenTtlSeconds: deps.config.accessTokenTtlSeconds });
 
   await app.register(queueDashboard, { queues: [deps.queue, ...(deps.emailQueue ? [deps.emailQueue] : [])] });
@@ -106,6 +118,7 @@ export async function buildApp(
       await api.register(publicIntakeRoutes);
       await api.register(reportRoutes);
       await api.register(fundRoutes);
+      await api.register(inspectionRoutes);
     },
     { prefix: API_PREFIX },
   );

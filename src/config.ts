@@ -57,6 +57,10 @@ export interface Config {
   uploadMaxBytes: number;
   /** Where ticket attachments are stored, at server-chosen paths (default <DATA_DIR>/uploads). */
   uploadDir: string;
+  /** When set, GET /metrics requires `Authorization: Bearer <METRICS_TOKEN>`; unset, it is open. */
+  metricsToken: string | undefined;
+  /** How many days ahead inspection tasks are generated (the rolling horizon). */
+  inspectionHorizonDays: number;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -99,6 +103,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     deviceAlarmRateLimitPerMinute: r.int('DEVICE_ALARM_RATE_LIMIT_PER_MINUTE', 120, 1, 100_000),
     uploadMaxBytes: r.int('UPLOAD_MAX_BYTES', 10 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     uploadDir: r.string('UPLOAD_DIR', join(r.string('DATA_DIR', '.data'), 'uploads')),
+    metricsToken: env.METRICS_TOKEN?.trim() ? env.METRICS_TOKEN.trim() : undefined,
+    inspectionHorizonDays: r.int('INSPECTION_HORIZON_DAYS', 30, 1, 366),
   };
   r.done();
   return config;

@@ -50,6 +50,8 @@ const DUTIES_PATCH = row(200, 200, 403, 200, 403, 403, 403, 403, 401); // the wo
 const SLA_W = row(201, 201, 403, 201, 403, 403, 403, 403, 401); // sla.manage: calendar, SLA policies, settings
 const SLA_PUT = row(200, 200, 403, 200, 403, 403, 403, 403, 401);
 const SLA_DELETE = row(204, 204, 403, 204, 403, 403, 403, 403, 401);
+const INSPECTIONS_R = row(200, 200, 200, 200, 200, 403, 200, 200, 401); // owners see no inspection internals
+const INSPECTIONS_W = row(200, 200, 200, 200, 403, 403, 403, 403, 401); // inspections.manage
 
 function row(
   platformAdmin: number,
@@ -184,6 +186,15 @@ const ROUTES: RouteSpec[] = [
     own: SLA_PUT,
     request: (w) => ({ url: `/communities/${w.community.id}/settings`, payload: { sla: { warnShare: 0.8 }, tickets: { autoCloseAfterHours: 48 } } }),
   },
+  { method: 'GET', route: '/communities/:id/inspection-plans/suggestions', ok: 200, own: INSPECTIONS_R, request: (w) => ({ url: `/communities/${w.community.id}/inspection-plans/suggestions` }) },
+  {
+    method: 'POST',
+    route: '/communities/:id/inspection-plans/adopt-defaults',
+    ok: 200,
+    own: INSPECTIONS_W,
+    // The first call adopts the camera plan, later ones find it adopted: 200 either way.
+    request: (w) => ({ url: `/communities/${w.community.id}/inspection-plans/adopt-defaults`, payload: { templates: ['cameras_access'] } }),
+  },
 ];
 
 /**
@@ -224,9 +235,16 @@ const NOT_COMMUNITY_SCOPED: Record<string, string> = {
   'POST /fund-requests/:id/objections': 'request-scoped (owners); tests/funds.test.ts',
   'POST /fund-requests/:id/works-done': 'request-scoped (its contractor); tests/funds.test.ts',
   'POST /fund-requests/:id/after-fact-notice': 'request-scoped (committee); tests/funds.test.ts',
+  'POST /fund-requests/:id/documents': 'request-scoped (committee, property company, its contractor; ballot scans: committee); tests/funds.test.ts',
+  'GET /fund-requests/:id/documents/:documentId': 'request-scoped (requestForActor; ballot scans: committee, staff, authority, their owner); tests/funds.test.ts',
   'GET /reports/duty-gaps': 'lists only visible communities (tests/duties.test.ts)',
   'POST /notifications/:id/read': 'recipient-scoped: only one’s own notifications (tests/notifications.test.ts)',
   'POST /admin/notifications/:id/retry': 'platform administrators only (tests/notifications.test.ts)',
+  'GET /inspection-plans/:id': 'plan-scoped (inspectionPermissions: contractors only their own); tests/inspections.test.ts',
+  'PATCH /inspection-plans/:id': 'plan-scoped (inspectionPermissions manage); tests/inspections.test.ts',
+  'POST /inspection-plans/:id/deactivate': 'plan-scoped (inspectionPermissions manage); tests/inspections.test.ts',
+  'GET /inspection-tasks/:id': 'task-scoped (inspectionPermissions: contractors only their own); tests/inspections.test.ts',
+  'POST /inspection-tasks/:id/results': 'task-scoped (inspectionPermissions perform); tests/inspections.test.ts',
 };
 
 interface MatrixRow {

@@ -155,7 +155,7 @@ describe('workers', () => {
 
     // The schedulers are registered under their fixed ids, once each.
     const schedulers = await workers.queue.getJobSchedulers();
-    expect(schedulers.map((s) => s.key).sort()).toEqual(['audit-verify-nightly', 'digest-tick', 'timers-reconcile']);
+    expect(schedulers.map((s) => s.key).sort()).toEqual(['audit-verify-nightly', 'digest-tick', 'inspections-generate', 'timers-reconcile']);
   }, 30_000);
 
   it('close() lets a running job finish before it resolves', async () => {
@@ -226,7 +226,7 @@ describe('workers', () => {
     // @ts-expect-error a registry missing a job's handler does not compile
     const incomplete: JobHandlers = { 'audit.verify-all': handlers['audit.verify-all'] };
     void incomplete;
-    expect(Object.keys(handlers).sort()).toEqual(['audit.verify-all', 'audit.verify-chain', 'digest.community', 'digest.tick', 'notification.send', 'timer.fire', 'timers.reconcile']);
+    expect(Object.keys(handlers).sort()).toEqual(['audit.verify-all', 'audit.verify-chain', 'digest.community', 'digest.tick', 'inspections.generate', 'notification.send', 'timer.fire', 'timers.reconcile']);
 
     const workers = started[0]?.workers ?? (await start());
     const ctx = { db, queue: workers.queue, logger, job: { id: 'x', name: 'audit.nope', attemptsMade: 0 } } as unknown as JobContext;

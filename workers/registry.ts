@@ -12,6 +12,8 @@ import { handleReconcile, handleTimerFire, type TimerHandlers } from '../src/mod
 import { onContractEnding } from '../src/modules/duties/duties.timers.js';
 import { onAutoClose, onSlaTimer } from '../src/modules/tickets/tickets.timers.js';
 import { onEmergencyNotice, onNoticeEnd, onVoteClose, onVoteClosingSoon } from '../src/modules/funds/funds.timers.js';
+import { onInspectionTimer } from '../src/modules/inspections/inspections.timers.js';
+import { handleGenerate } from '../src/modules/inspections/inspections.jobs.js';
 
 /** What every handler gets besides its payload. */
 export interface JobContext {
@@ -45,6 +47,9 @@ export function createTimerHandlers(): TimerHandlers {
     'fund.vote-closing-soon': onVoteClosingSoon,
     'fund.notice-end': onNoticeEnd,
     'fund.emergency-notice': onEmergencyNotice,
+    'inspection.due-tomorrow': onInspectionTimer,
+    'inspection.overdue': onInspectionTimer,
+    'inspection.escalate': onInspectionTimer,
   };
 }
 
@@ -65,6 +70,7 @@ export function createHandlers(): JobHandlers {
     'notification.send': handleSend,
     'digest.tick': handleDigestTick,
     'digest.community': handleDigestCommunity,
+    'inspections.generate': handleGenerate,
   };
 }
 

@@ -9,6 +9,7 @@ export const SCHEDULER_IDS = {
   auditVerifyNightly: 'audit-verify-nightly',
   timersReconcile: 'timers-reconcile',
   digestTick: 'digest-tick',
+  inspectionsGenerate: 'inspections-generate',
 } as const;
 
 /** Typed upsert: the template's payload must match its job name. */
@@ -24,4 +25,6 @@ export async function registerSchedulers(queue: UpkeepQueue, config: Pick<Config
   await upsert(queue, SCHEDULER_IDS.digestTick, { pattern: '*/15 * * * *' }, 'digest.tick', {});
   // 03:00 in Shanghai: after the day's activity, before staff start work.
   await upsert(queue, SCHEDULER_IDS.auditVerifyNightly, { pattern: '0 3 * * *', tz: AUDIT_TIME_ZONE }, 'audit.verify-all', {});
+  // Hourly: inspection tasks for the rolling horizon (idempotent; a pass with nothing due is cheap).
+  await upsert(queue, SCHEDULER_IDS.inspectionsGenerate, { pattern: '17 * * * *' }, 'inspections.generate', {});
 }

@@ -8,6 +8,7 @@ import { createEmailChannel, type EmailChannel } from '../src/modules/notificati
 import { startRelay, type RelayQueues } from '../src/modules/timers/relay.js';
 import { createQueue, emailJobOptions, type UpkeepQueue } from '../src/jobs/queue.js';
 import { createRedis } from '../src/lib/redis.js';
+import { runWithRequestId } from '../src/lib/request-context.js';
 import { createHandlers, createTimerHandlers, dispatch, type JobHandlers } from './registry.js';
 import { registerSchedulers } from './schedulers.js';
 
@@ -56,13 +57,19 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<Workers> 
   // Email jobs retry on the row's terms (EMAIL_MAX_ATTEMPTS, EMAIL_RETRY_BASE_MS): see emailJobOptions.
   const emailQueue = createQueue(queueConnection, prefix, EMAIL_QUEUE_NAME, emailJobOptions(config));
   const relayQueues: RelayQueues = { main: queue, email: emailQueue, redis: queueConnection };
-  const channel = opts.channel ?? createEmailChannel({ smtpUrl: config.smtpUrl, from: config.emailFrom, logger: logger.child({ component: 'email' }) });
+  // Emails go out this many at a time, each on its own pooled SMTP connection.
+  const emailConcurrency = Math.min(config.workerConcurrency * 2, 20);
+  const channel =
+    opts.channel ?? createEmailChannel({ smtpUrl: config.smtpUrl, from: config.emailFrom, logger: logger.child({ component: 'email' }), maxConnections: emailConcurrency });
   const handlers: JobHandlers = createHandlers();
   const timerHandlers = createTimerHandlers();
 
   const processor = async (job: Job): Promise<void> => {
-    const jobLogger = logger.child({ jobId: job.id, job: job.name, attempt: job.attemptsMade + 1 });
-    await dispatch(handlers, job, {
+    // The API request that caused this job (timers and emails carry it): in every line the job
+    // logs, and current while it runs, so what it schedules in turn carries it too.
+    const requestId = requestIdOf(job);
+    const jobLogger = logger.child({ jobId: job.id, job: job.name, attempt: job.attemptsMade + 1, ...(requestId ? { requestId } : {}) });
+    await runWithRequestId(requestId, () => dispatch(handlers, job, {
       db,
       queue,
       emailQueue,
@@ -72,7 +79,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<Workers> 
       relayQueues,
       logger: jobLogger,
       job: { id: job.id, name: job.name, attemptsMade: job.attemptsMade },
-    });
+    }));
   };
 
   let worker: Worker | undefined;
@@ -104,7 +111,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<Workers> 
     emailWorker = new Worker(EMAIL_QUEUE_NAME, processor, {
       connection: createRedis(opts.redisUrl, 'worker'),
       prefix,
-      concurrency: Math.min(config.workerConcurrency * 2, 20),
+      concurrency: emailConcurrency,
       limiter: { max: config.emailRatePerSecond, duration: 1_000 },
       // EMAIL_LOCK_MS (60 s). A live worker renews the lock every half of it, however long the
       // send takes (the SMTP timeouts bound it to about 40 s anyway). A worker killed mid-send
@@ -115,17 +122,21 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<Workers> 
       maxStalledCount: 2,
     });
     emailWorker.on('error', (err) => logger.error({ err }, 'email worker error'));
-    emailWorker.on('failed', (job, err) => logger.warn({ jobId: job?.id, attemptsMade: job?.attemptsMade, err: err.message }, 'email send failed'));
+    emailWorker.on('failed', (job, err) => logger.warn({ jobId: job?.id, attemptsMade: job?.attemptsMade, requestId: job && requestIdOf(job), err: err.message }, 'email send failed'));
 
-    worker.on('completed', (job) => {
-      const ms = job.finishedOn !== undefined && job.processedOn !== undefined ? job.finishedOn - job.processedOn : undefined;
-      logger.info({ jobId: job.id, job: job.name, ms }, 'job completed');
-    });
+    // Debug only: at info a line per job (one per timer fired) costs a serialisation and a write
+    // each on the worker's event loop; failures and stalls below stay at warn/error.
+    if (logger.isLevelEnabled('debug')) {
+      worker.on('completed', (job) => {
+        const ms = job.finishedOn !== undefined && job.processedOn !== undefined ? job.finishedOn - job.processedOn : undefined;
+        logger.debug({ jobId: job.id, job: job.name, ms, requestId: requestIdOf(job) }, 'job completed');
+      });
+    }
     worker.on('failed', (job, err) => {
       const attempts = job?.opts.attempts ?? 1;
       const willRetry = job !== undefined && job.attemptsMade < attempts && !(err instanceof UnrecoverableError);
       logger[willRetry ? 'warn' : 'error'](
-        { jobId: job?.id, job: job?.name, attemptsMade: job?.attemptsMade, attempts, willRetry, err },
+        { jobId: job?.id, job: job?.name, attemptsMade: job?.attemptsMade, attempts, willRetry, requestId: job && requestIdOf(job), err },
         willRetry ? 'job failed; will retry' : 'job failed',
       );
     });
@@ -220,4 +231,10 @@ async function warnUnlessNoEviction(redis: Redis, logger: Logger): Promise<void>
   if (policy !== undefined && policy !== 'noeviction') {
     logger.warn({ maxmemoryPolicy: policy }, 'Redis maxmemory-policy is not "noeviction": Redis may evict queued jobs under memory pressure; set maxmemory-policy noeviction');
   }
+}
+
+/** The request id a job carries in its data (timer.fire, notification.send), if a sane one. */
+function requestIdOf(job: Job): string | undefined {
+  const id = (job.data as { requestId?: unknown } | undefined)?.requestId;
+  return typeof id === 'string' && id.length > 0 && id.length <= 128 ? id : undefined;
 }

@@ -25,5 +25,13 @@ export function createDb(connectionString: string, options: { max?: number } = {
   });
   // An idle client losing its connection (PostgreSQL restarted) must not crash the process.
   pool.on('error', () => {});
+  // Nor may a checked-out one: pg-pool listens for errors on idle clients only, and a client
+  // whose connection drops while a request holds it (between two statements of a transaction)
+  // emits 'error' with nobody listening, an uncaught exception that would take the whole API
+  // down. The statement in flight still fails (the request answers 503) and the pool discards
+  // the broken client on release (tests/faults.test.ts, "PostgreSQL restarted mid-load").
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+  });
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }

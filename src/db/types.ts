@@ -219,6 +219,11 @@ export interface Database {
   fund_ballots: FundBallotsTable;
   fund_objections: FundObjectionsTable;
   unit_ledger_entries: UnitLedgerEntriesTable;
+  inspection_plans: InspectionPlansTable;
+  inspection_plan_versions: InspectionPlanVersionsTable;
+  inspection_tasks: InspectionTasksTable;
+  inspection_results: InspectionResultsTable;
+  patrol_checkins: PatrolCheckinsTable;
 }
 
 export type User = Selectable<UsersTable>;
@@ -240,6 +245,8 @@ export interface TimersTable {
   enqueued_at: Timestamp | null;
   fired_at: Timestamp | null;
   cancelled_at: Timestamp | null;
+  /** The API request that (last) scheduled it; its job logs this (src/lib/request-context.ts). */
+  request_id: string | null;
   created_at: CreatedAt;
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
@@ -267,6 +274,8 @@ export interface NotificationsTable {
   sent_at: Timestamp | null;
   delivered_via: string | null;
   read_at: Timestamp | null;
+  /** The API request that caused it; its send job logs this (src/lib/request-context.ts). */
+  request_id: string | null;
   created_at: CreatedAt;
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
@@ -512,4 +521,100 @@ export interface UnitLedgerEntriesTable {
   note: string | null;
   created_by: string | null;
   created_at: CreatedAt;
+}
+
+// Inspections and electronic patrol (migrations/20261123T0200_inspections.ts).
+export type InspectionKind = 'inspection' | 'patrol';
+export type InspectionTaskStatus = 'scheduled' | 'in_progress' | 'done' | 'missed' | 'cancelled';
+export type ChecklistSeverity = 'low' | 'medium' | 'high' | 'critical';
+export interface ChecklistItem {
+  id: string;
+  text: string;
+  textEn?: string;
+  severity: ChecklistSeverity;
+}
+export interface ChecklistAnswer {
+  itemId: string;
+  ok: boolean;
+  note?: string;
+}
+type JsonOf<T> = ColumnType<T, string, string>;
+export interface InspectionPlansTable {
+  id: Generated<string>;
+  community_id: string;
+  name: string;
+  kind: InspectionKind;
+  template: string | null;
+  category: string;
+  categories: ColumnType<string[], string[] | undefined, string[]>;
+  facility_ids: ColumnType<string[], string[] | undefined, string[]>;
+  rrule: string;
+  dtstart_local: string;
+  time_zone: string;
+  checklist: JsonOf<ChecklistItem[]>;
+  assignee_source: 'duty_holder' | 'explicit';
+  assignee_org_id: string | null;
+  assignee_user_id: string | null;
+  lead_time_minutes: number;
+  due_window_minutes: number;
+  escalate_after_minutes: number;
+  active: Generated<boolean>;
+  version: Generated<number>;
+  next_occurrence_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  created_by: string | null;
+  created_at: CreatedAt;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+export interface InspectionPlanVersionsTable {
+  plan_id: string;
+  version: number;
+  snapshot: Json;
+  created_by: string | null;
+  created_at: CreatedAt;
+}
+export interface InspectionTasksTable {
+  id: Generated<string>;
+  plan_id: string;
+  community_id: string;
+  kind: InspectionKind;
+  category: string;
+  plan_version: number;
+  occurrence_at: Timestamp;
+  available_at: Timestamp;
+  due_at: Timestamp;
+  status: Generated<InspectionTaskStatus>;
+  facility_ids: ColumnType<string[], string[], string[]>;
+  progress: Generated<number>;
+  assignee_org_id: string | null;
+  assignee_user_id: string | null;
+  completed_at: Timestamp | null;
+  completed_by: string | null;
+  on_time: boolean | null;
+  missed_at: Timestamp | null;
+  escalated_at: Timestamp | null;
+  cancelled_at: Timestamp | null;
+  created_at: CreatedAt;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+export interface InspectionResultsTable {
+  id: Generated<string>;
+  task_id: string;
+  facility_id: string;
+  community_id: string;
+  outcome: 'ok' | 'fault';
+  notes: string;
+  checklist: JsonOf<ChecklistAnswer[]>;
+  photo_ids: ColumnType<string[], string[] | undefined, never>;
+  ticket_id: string | null;
+  recorded_by: string;
+  recorded_at: CreatedAt;
+}
+export interface PatrolCheckinsTable {
+  id: Generated<string>;
+  community_id: string;
+  facility_id: string;
+  user_id: string;
+  task_id: string | null;
+  position: number | null;
+  checked_in_at: CreatedAt;
 }

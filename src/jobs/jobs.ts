@@ -8,16 +8,21 @@ export interface JobPayloads {
   'audit.verify-all': { requestedAt?: string };
   /** Verify one community's chain (or the platform chain when communityId is null). */
   'audit.verify-chain': { communityId: string | null; day: string };
-  /** A timer is due: its handler re-reads the domain and acts only if the timer still applies. */
-  'timer.fire': { timerId: string };
+  /**
+   * A timer is due: its handler re-reads the domain and acts only if the timer still applies.
+   * requestId: the API request that scheduled it, for the job's logs (src/lib/request-context.ts).
+   */
+  'timer.fire': { timerId: string; requestId?: string };
   /** Puts back into Redis every timer and email that should be there and is not. */
   'timers.reconcile': { requestedAt?: string };
-  /** Sends one email notification (on the rate-limited email queue). */
-  'notification.send': { notificationId: string };
+  /** Sends one email notification (on the rate-limited email queue); requestId as for timer.fire. */
+  'notification.send': { notificationId: string; requestId?: string };
   /** Frequent tick: enqueue the daily digest of each community where it is now 08:00 or later. */
   'digest.tick': { requestedAt?: string };
   /** The daily digest of one community for one local day. */
   'digest.community': { communityId: string; day: string };
+  /** Hourly: inspection tasks of every active plan for the rolling horizon (idempotent). */
+  'inspections.generate': { requestedAt?: string };
 }
 
 export type JobName = keyof JobPayloads;

@@ -62,7 +62,11 @@ export type Capability =
   /** Configure SLA policies, the business calendar and community settings. */
   | 'sla.manage'
   /** KPI reports of the community. */
-  | 'reports.read';
+  | 'reports.read'
+  /** See inspection plans and tasks (contractors: only those assigned to them; see inspectionPermissions). */
+  | 'inspections.read'
+  /** Create, change and deactivate inspection plans; record results of any task of the community. */
+  | 'inspections.manage';
 
 const CAPABILITIES: Record<Capability, readonly Stance[]> = {
   'community.read': ['platform_admin', 'property_manager', 'property_staff', 'committee_officer', 'committee_member', 'contractor', 'authority', 'owner'],
@@ -74,6 +78,8 @@ const CAPABILITIES: Record<Capability, readonly Stance[]> = {
   'tickets.create': ['platform_admin', 'property_manager', 'property_staff', 'committee_officer', 'committee_member', 'owner', 'authority'],
   'sla.manage': ['platform_admin', 'property_manager', 'committee_officer'],
   'reports.read': ['platform_admin', 'property_manager', 'property_staff', 'committee_officer', 'committee_member', 'authority'],
+  'inspections.read': ['platform_admin', 'property_manager', 'property_staff', 'committee_officer', 'committee_member', 'contractor', 'authority'],
+  'inspections.manage': ['platform_admin', 'property_manager', 'property_staff', 'committee_officer'],
 };
 
 const COMMITTEE_KINDS: readonly OrganizationKind[] = ['owners_committee', 'property_management_committee', 'residents_committee'];
@@ -271,4 +277,54 @@ export function visibleTicket(actor: Actor, alias: string): Expression<SqlBool> 
 /** District reports: the district's authorities and platform admins. */
 export function canReadDistrict(actor: Actor, district: string): boolean {
   return actor.isPlatformAdmin || actor.memberships.some((m) => m.kind === 'authority' && m.district === district);
+}
+
+/** What an actor may do with one inspection plan or task. */
+export type InspectionAction =
+  | 'read'
+  /** Change the plan, deactivate it. */
+  | 'manage'
+  /** Record results and patrol check-ins on the task. */
+  | 'perform';
+
+interface InspectionFacts {
+  community_id: string;
+  assignee_org_id: string | null;
+  assignee_user_id: string | null;
+}
+
+/**
+ * Inspection permissions (issue 6): staff who manage facilities manage plans and perform any
+ * task; committee members and the authority read; a contractor (or anyone) assigned to a plan or
+ * task reads and performs it, and sees no other; owners see no inspection internals.
+ */
+export function inspectionPermissions(access: CommunityAccess, actor: Actor, f: InspectionFacts): Set<InspectionAction> {
+  const can = new Set<InspectionAction>();
+  if (access.can('inspections.manage')) ['read', 'manage', 'perform'].forEach((a) => can.add(a as InspectionAction));
+  if (access.stances.has('committee_member') || access.stances.has('authority')) can.add('read');
+  const myOrgs = actor.memberships.filter((m) => DUTY_KINDS.includes(m.kind)).map((m) => m.organizationId);
+  const assignedToMe = f.assignee_user_id === actor.userId || (f.assignee_org_id !== null && myOrgs.includes(f.assignee_org_id));
+  if (assignedToMe && access.can('community.read')) ['read', 'perform'].forEach((a) => can.add(a as InspectionAction));
+  return can;
+}
+
+/**
+ * The SQL condition for inspection plans or tasks (columns community_id, assignee_org_id,
+ * assignee_user_id) an actor may see, for lists across communities: the same rules as
+ * inspectionPermissions(…).has('read').
+ */
+export function visibleInspection(actor: Actor, alias: string): Expression<SqlBool> {
+  if (actor.isPlatformAdmin) return sql<SqlBool>`true`;
+  const col = (c: string) => sql.ref(`${alias}.${c}`);
+  const companyOrgs = actor.memberships.filter((m) => m.kind === 'property_company').map((m) => m.organizationId);
+  const dutyOrgs = actor.memberships.filter((m) => DUTY_KINDS.includes(m.kind)).map((m) => m.organizationId);
+  const committeeCommunities = actor.memberships.filter((m) => COMMITTEE_KINDS.includes(m.kind) && m.communityId).map((m) => m.communityId as string);
+  const districts = actor.memberships.filter((m) => m.kind === 'authority' && m.district).map((m) => m.district as string);
+  return sql<SqlBool>`(
+    ${col('community_id')} IN (SELECT d.community_id FROM duty_assignments d WHERE d.organization_id = ANY(${companyOrgs}::uuid[]) AND ${activeDuty})
+    OR ${col('community_id')} = ANY(${committeeCommunities}::uuid[])
+    OR ${col('community_id')} IN (SELECT c.id FROM communities c WHERE c.district = ANY(${districts}::text[]))
+    OR ((${col('assignee_user_id')} = ${actor.userId} OR ${col('assignee_org_id')} = ANY(${dutyOrgs}::uuid[]))
+        AND ${col('community_id')} IN (SELECT d.community_id FROM duty_assignments d WHERE d.organization_id = ANY(${dutyOrgs}::uuid[]) AND ${activeDuty}))
+  )`;
 }

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin';
-import type { FastifyError } from 'fastify';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../lib/errors.js';
 
 // PostgreSQL error classes that mean "the database is not there right now" (connection
@@ -23,9 +23,38 @@ const FASTIFY_CODES: Record<string, string> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
 };
 
+/**
+ * PostgreSQL errors caused by a value the client sent that the schema let through: invalid text
+ * representation (22P02), datetime format and range (22007, 22008, and 22009 for a time zone
+ * displacement, e.g. "+275760-09-13" that Date.parse accepts), string too long (22001),
+ * numeric out of range (22003), a NUL or invalid byte sequence (22021), an untranslatable
+ * character (22P05), an invalid regular expression or escape (2201B, 22025, 22019), and a value
+ * too large for an index row (54000).
+ */
+const VALUE_ERRORS = new Set(['22P02', '22007', '22008', '22009', '22001', '22003', '22021', '22P05', '2201B', '22025', '22019', '54000']);
+
+/**
+ * Fastify's own errors raised before a route is found (a malformed or an overlong URL): the
+ * Fastify `frameworkErrors` option, so they answer in the error shape too.
+ */
+export function frameworkErrors(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  if (err.code === 'FST_ERR_BAD_URL') {
+    void reply.status(400).send({ error: { code: 'BAD_URL', message: 'The URL is not valid (a malformed percent-encoding?)' } });
+  } else if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    void reply.status(414).send({ error: { code: 'URI_TOO_LONG', message: 'A path parameter is too long' } });
+  } else {
+    request.log.error({ err }, 'framework error');
+    void reply.status(500).send({ error: { code: 'INTERNAL_ERROR', message: 'Something went wrong on our side; it has been logged' } });
+  }
+}
+
 function isConnectionProblem(err: PgLikeError): boolean {
   if (err.code && (PG_UNAVAILABLE.test(err.code) || NODE_CONNECTION_ERRORS.has(err.code))) return true;
-  return /Connection terminated|timeout exceeded when trying to connect|Connection is closed|connect ECONNREFUSED/i.test(err.message);
+  // node-postgres reports a lost server as plain Errors: the connection ended (mid-statement or
+  // while the client was checked out), the pool could not connect in time, or a statement was
+  // sent on a client whose connection had failed (e.g. the ROLLBACK after a failed statement,
+  // whose error then replaces the original one).
+  return /Connection terminated|timeout exceeded when trying to connect|is not queryable|Query read timeout|Connection is closed|connect ECONNREFUSED/i.test(err.message);
 }
 
 /** Maps every failure to { error: { code, message, details? } } with the right status. */
@@ -57,7 +86,7 @@ export default fp(
         // A check or not-null constraint caught a value the route's schema let through.
         return reply.status(400).send({ error: { code: 'VALIDATION_ERROR', message: 'A value is not allowed here', details: { constraint: err.constraint } } });
       }
-      if (err.code === '22P02' || err.code === '22007' || err.code === '22008' || err.code === '22001' || err.code === '22003') {
+      if (err.code && VALUE_ERRORS.has(err.code)) {
         return reply.status(400).send({ error: { code: 'VALIDATION_ERROR', message: 'A value has the wrong format' } });
       }
       if (isConnectionProblem(err)) {

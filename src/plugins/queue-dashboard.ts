@@ -4,7 +4,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Queue } from 'bullmq';
-import { forbidden, unauthorized } from '../lib/errors.js';
+import { AppError, forbidden, unauthorized } from '../lib/errors.js';
 
 export const QUEUE_DASHBOARD_PATH = '/admin/queues';
 const COOKIE = 'upkeep_queues';
@@ -31,7 +31,17 @@ export default fp(
     createBullBoard({ queues: opts.queues.map((q) => new BullMQAdapter(q, { readOnlyMode: false })), serverAdapter });
 
     await app.register(async (scope) => {
+      // Refusals are sent from the hook itself: thrown, they would reach bull-board's own error
+      // handler, which answers 500-shaped bodies ({ error: { key }, message }) instead of ours.
       scope.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+        try {
+          await admitPlatformAdmin(request, reply);
+        } catch (err) {
+          if (!(err instanceof AppError)) throw err;
+          return reply.status(err.statusCode).send({ error: { code: err.code, message: err.message } });
+        }
+      });
+      const admitPlatformAdmin = async (request: FastifyRequest, reply: FastifyReply) => {
         const query = request.query as { token?: unknown };
         const fromQuery = typeof query?.token === 'string' ? query.token : undefined;
         const token = request.headers.authorization?.replace(/^Bearer\s+/i, '') ?? fromQuery ?? cookieToken(request);
@@ -50,7 +60,7 @@ export default fp(
         if (fromQuery) {
           reply.header('set-cookie', `${COOKIE}=${encodeURIComponent(fromQuery)}; Path=${QUEUE_DASHBOARD_PATH}; HttpOnly; SameSite=Strict; Max-Age=900`);
         }
-      });
+      };
       // The dashboard ships its own scripts and styles.
       scope.addHook('onSend', async (_request, reply) => {
         reply.removeHeader('content-security-policy');

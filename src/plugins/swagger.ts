@@ -32,6 +32,7 @@ export default fp(
           { name: 'duties', description: 'Who must keep a community or a facility category running' },
           { name: 'intake', description: 'Public QR-code fault reports (no login), devices and their alarms' },
           { name: 'sla', description: 'Business calendars (working hours, holidays, 调休), SLA policies and community settings' },
+          { name: 'inspections', description: 'Recurring inspection plans (RRULE), generated tasks with reminders, results that open tickets, and electronic patrol (电子巡查) check-ins' },
         ],
       },
       refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },

@@ -126,6 +126,25 @@ export async function dutyHolder(db: DbOrTrx, communityId: string, category: str
   return resolveDutyHolder(assignments.map(toFact), committees.map(toCommitteeFact), category, at);
 }
 
+/**
+ * Duty holders of many (community, category) pairs in two queries, for bulk work (inspection task
+ * generation). Keys are `${communityId}|${category ?? ''}`; null where nobody holds the duty.
+ */
+export async function dutyHoldersOf(db: DbOrTrx, pairs: Array<{ communityId: string; category: string | null }>, at = new Date()) {
+  const ids = [...new Set(pairs.map((p) => p.communityId))];
+  const [assignments, committees] = await Promise.all([repo.assignmentsOf(db, ids), repo.committeesOf(db, ids)]);
+  const byCommunity = new Map<string, { assignments: AssignmentFact[]; committees: CommitteeFact[] }>(ids.map((id) => [id, { assignments: [], committees: [] }]));
+  for (const a of assignments) byCommunity.get(a.community_id)?.assignments.push(toFact(a));
+  for (const k of committees) if (k.community_id) byCommunity.get(k.community_id)?.committees.push(toCommitteeFact(k));
+  const out = new Map<string, ReturnType<typeof resolveDutyHolder>>();
+  for (const p of pairs) {
+    const key = `${p.communityId}|${p.category ?? ''}`;
+    const facts = byCommunity.get(p.communityId);
+    if (!out.has(key)) out.set(key, facts ? resolveDutyHolder(facts.assignments, facts.committees, p.category, at) : null);
+  }
+  return out;
+}
+
 /** Visible communities with nobody holding their general duty (DESIGN.md: a visible gap). */
 export async function dutyGaps(db: Db, actor: Actor, at = new Date()) {
   const communities = await db.selectFrom('communities').select(['id', 'name', 'district']).where(visibleCommunity(actor, 'communities.id')).orderBy('name').execute();

@@ -3,10 +3,10 @@ import { FUND_DOCUMENT_KINDS, type EmergencyKind, type FundingSource, type FundS
 import { AppError, badRequest, conflict, forbidden, notFound, unprocessable } from '../../lib/errors.js';
 import { communityAccess, visibleCommunity, type Actor, type CommunityAccess, type Stance } from '../../plugins/access.js';
 import { recordAudit } from '../audit/audit.service.js';
-import { notify } from '../notifications/notifications.service.js';
 import { recipients } from '../notifications/recipients.js';
 import { cancelTimers, scheduleTimers, type TimerSpec } from '../timers/timers.service.js';
 import { apportion, belowTopUpThreshold } from './apportion.js';
+import { notifyMany } from './notify-many.js';
 import { buildElectorate } from './electorate.js';
 import { checkFundMove, fundingMatchesBudget, fundShareOfActual, type FundRole } from './fund-state.js';
 import * as repo from './funds.repository.js';
@@ -189,7 +189,7 @@ async function openVote(trx: Trx, actor: Actor, r: FundRequestRow, body: { voteC
   const updated = await repo.updateRequest(trx, r.id, { status: 'voting', vote_opens_at: now, vote_closes_at: closes });
   await scheduleTimers(trx, fundTimers(updated, closes));
   const community = await communityOf(trx, r.community_id);
-  await notify(trx, {
+  await notifyMany(trx, {
     dedupeKey: `fund-vote-opened-${r.id}`,
     communityId: r.community_id,
     timeZone: community.time_zone,
@@ -224,7 +224,7 @@ export async function closeVote(trx: Trx, actorUserId: string | null, r: FundReq
   await cancelTimers(trx, r.id, 'fund.vote-closing-soon');
   await cancelTimers(trx, r.id, 'fund.vote-close');
   const community = await communityOf(trx, r.community_id);
-  await notify(trx, {
+  await notifyMany(trx, {
     dedupeKey: `fund-vote-result-${r.id}`,
     communityId: r.community_id,
     timeZone: community.time_zone,
@@ -349,7 +349,7 @@ export async function transitionFundRequest(
     if (to === 'emergency_review' || (to === 'public_notice' && r.outcome === 'passed')) {
       // Approval pending: tell whoever approves.
       const approvers = r.approval_mode === 'committee' ? await recipients.committeeMembers(trx, r.community_id) : await recipients.authorityViewers(trx, r.community_id);
-      await notify(trx, {
+      await notifyMany(trx, {
         dedupeKey: `fund-approval-pending-${r.id}-${to}`,
         communityId: r.community_id,
         timeZone: community.time_zone,
@@ -374,7 +374,7 @@ async function settle(trx: Trx, actorUserId: string, r: FundRequestRow, communit
   await repo.debitUnits(trx, r.community_id, r.id, parts, actorUserId, `#${r.ref} ${r.title}`);
   const balances = await repo.balances(trx, units.map((u) => u.id));
   const low = units.filter((u) => belowTopUpThreshold(balances.get(u.id) ?? 0, u.first_deposit_cents));
-  await notify(trx, {
+  await notifyMany(trx, {
     dedupeKey: `fund-settled-${r.id}`,
     communityId: r.community_id,
     timeZone: community.time_zone,
@@ -383,7 +383,7 @@ async function settle(trx: Trx, actorUserId: string, r: FundRequestRow, communit
     recipients: [...(await recipients.ownersInScope(trx, r.community_id, units.map((u) => u.id))), ...(await recipients.committeeMembers(trx, r.community_id))],
   });
   if (low.length > 0) {
-    await notify(trx, {
+    await notifyMany(trx, {
       dedupeKey: `fund-top-up-${r.id}`,
       communityId: r.community_id,
       timeZone: community.time_zone,
@@ -425,7 +425,7 @@ export async function reportWorksDone(db: Db, actor: Actor, id: string) {
     if (r.status !== 'in_works') throw new AppError(409, 'ILLEGAL_TRANSITION', 'Works are reported done while in works');
     const updated = await repo.updateRequest(trx, r.id, { works_reported_at: new Date() });
     const community = await communityOf(trx, r.community_id);
-    await notify(trx, {
+    await notifyMany(trx, {
       dedupeKey: `fund-works-done-${r.id}`,
       communityId: r.community_id,
       timeZone: community.time_zone,

@@ -1,11 +1,11 @@
 import type { Logger } from 'pino';
 import type { Trx } from '../../db/index.js';
 import { recordAudit } from '../audit/audit.service.js';
-import { notify } from '../notifications/notifications.service.js';
 import { recipients } from '../notifications/recipients.js';
 import { scheduleTimers } from '../timers/timers.service.js';
 import type { FiredTimer } from '../timers/timers.jobs.js';
 import * as repo from './funds.repository.js';
+import { notifyMany } from './notify-many.js';
 import { closeVote } from './funds.service.js';
 
 const DAY = 86_400_000;
@@ -29,7 +29,7 @@ export async function onVoteClosingSoon(trx: Trx, timer: FiredTimer<'fund.vote-c
   const pendingUnits = voters.filter((v) => !voted.has(v.voter_key) && v.kind === 'owner').flatMap((v) => v.unit_ids);
   if (pendingUnits.length === 0) return;
   const community = await trx.selectFrom('communities').select(['name', 'time_zone']).where('id', '=', r.community_id).executeTakeFirstOrThrow();
-  await notify(trx, {
+  await notifyMany(trx, {
     dedupeKey: timer.jobId,
     communityId: r.community_id,
     timeZone: community.time_zone,
@@ -49,7 +49,7 @@ export async function onNoticeEnd(trx: Trx, timer: FiredTimer<'fund.notice-end'>
     await recordAudit(trx, { communityId: r.community_id, actorUserId: null, action: 'fund.closed', entityType: 'fund_request', entityId: r.id, before: { status: 'public_notice' }, after: { status: 'closed', because: 'notice ended' } });
     return;
   }
-  await notify(trx, {
+  await notifyMany(trx, {
     dedupeKey: `fund-notice-ended-${r.id}`,
     communityId: r.community_id,
     timeZone: community.time_zone,
@@ -64,7 +64,7 @@ export async function onEmergencyNotice(trx: Trx, timer: FiredTimer<'fund.emerge
   const r = await repo.findRequest(trx, timer.payload.requestId);
   if (!r || r.path !== 'emergency' || r.after_fact_notice_at || ['withdrawn', 'closed'].includes(r.status)) return;
   const community = await trx.selectFrom('communities').select(['name', 'time_zone']).where('id', '=', r.community_id).executeTakeFirstOrThrow();
-  await notify(trx, {
+  await notifyMany(trx, {
     dedupeKey: timer.jobId,
     communityId: r.community_id,
     timeZone: community.time_zone,

@@ -4,6 +4,24 @@ import type { Redis } from 'ioredis';
 import { pingRedis } from '../../lib/redis.js';
 
 const REDIS_CHECK_MS = 1_000;
+/**
+ * PostgreSQL must answer SELECT 1 within this: a database that hangs (a network partition, or a
+ * pool whose connections are all stuck) fails the check instead of holding readyz open until
+ * the pool's connection timeout or longer.
+ */
+const PG_CHECK_MS = 2_000;
+
+/** Rejects after ms unless the promise settled first. */
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+      timer.unref();
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
 
 /** Resolves when the connection is ready, or after ms (whichever comes first). */
 function readyWithin(redis: Redis, ms: number): Promise<void> {
@@ -67,7 +85,7 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (_request, reply) => {
       const [postgres, redis] = await Promise.all([
         timed(async () => {
-          await sql`SELECT 1`.execute(app.deps.db);
+          await withTimeout(sql`SELECT 1`.execute(app.deps.db), PG_CHECK_MS, 'PostgreSQL');
           return true;
         }),
         timed(() => redisAnswers(app.deps.redis)),

@@ -25,19 +25,36 @@ export function messageIdFor(dedupeKey: string): string {
   return `<${createHash('sha256').update(dedupeKey).digest('hex').slice(0, 32)}@upkeep.local>`;
 }
 
+export interface SmtpChannelOptions {
+  /**
+   * Connections kept open to the SMTP server and used in turn (nodemailer's pool): sending no
+   * longer pays a TCP connect, greeting and EHLO per message. Match it to the email worker's
+   * concurrency; each connection carries one message at a time.
+   */
+  maxConnections?: number;
+}
+
 export class SmtpChannel implements EmailChannel {
   readonly name = 'smtp';
   private readonly transport: Transporter;
   constructor(
     smtpUrl: string,
     private readonly from: string,
+    options: SmtpChannelOptions = {},
   ) {
-    this.transport = nodemailer.createTransport(smtpUrl, {
+    // Transport options go in the first argument (with the URL): nodemailer's second argument
+    // is only the messages' default fields.
+    this.transport = nodemailer.createTransport({
+      url: smtpUrl,
+      pool: true,
+      maxConnections: Math.max(1, options.maxConnections ?? 5),
+      // A connection is replaced after this many messages (servers often cap it).
+      maxMessages: 100,
       // Bounded: a hung SMTP server must not hold a send (and its lease) for long.
       connectionTimeout: 10_000,
       greetingTimeout: 10_000,
       socketTimeout: 20_000,
-    } as never);
+    });
   }
   async send(email: OutgoingEmail) {
     const info = await this.transport.sendMail({
@@ -66,6 +83,6 @@ export class LogChannel implements EmailChannel {
   close() {}
 }
 
-export function createEmailChannel(opts: { smtpUrl: string | undefined; from: string; logger: Logger }): EmailChannel {
-  return opts.smtpUrl ? new SmtpChannel(opts.smtpUrl, opts.from) : new LogChannel(opts.logger);
+export function createEmailChannel(opts: { smtpUrl: string | undefined; from: string; logger: Logger; maxConnections?: number }): EmailChannel {
+  return opts.smtpUrl ? new SmtpChannel(opts.smtpUrl, opts.from, { maxConnections: opts.maxConnections }) : new LogChannel(opts.logger);
 }

@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import type { DbOrTrx } from '../../db/index.js';
 import type { NotificationChannel, NotificationStatus } from '../../db/types.js';
 import { afterCursor, type Cursor } from '../../lib/pagination.js';
+import { currentRequestId } from '../../lib/request-context.js';
 
 export interface NewNotification {
   dedupeKey: string;
@@ -20,10 +21,13 @@ export interface NewNotification {
 /** Inserts what is new; an existing dedupe key wins (at most one notification per key). */
 export async function insertNotifications(db: DbOrTrx, rows: NewNotification[]): Promise<Array<{ id: string; channel: NotificationChannel }>> {
   if (rows.length === 0) return [];
+  // The request (or job) causing them, for the logs of the jobs that send them.
+  const requestId = currentRequestId() ?? null;
   return db
     .insertInto('notifications')
     .values(
       rows.map((r) => ({
+        request_id: requestId,
         dedupe_key: r.dedupeKey,
         community_id: r.communityId,
         recipient_user_id: r.recipientUserId,
@@ -51,8 +55,8 @@ export async function insertNotifications(db: DbOrTrx, rows: NewNotification[]):
  * (other relays skip locked rows). No lock is kept while the relay talks to Redis; if the add
  * fails, unmarkRelayed gives them back (and the reconciler would find them anyway).
  */
-export async function claimUnrelayed(db: DbOrTrx, limit: number): Promise<Array<{ id: string }>> {
-  const { rows } = await sql<{ id: string }>`
+export async function claimUnrelayed(db: DbOrTrx, limit: number): Promise<Array<{ id: string; request_id: string | null }>> {
+  const { rows } = await sql<{ id: string; request_id: string | null }>`
     WITH claimed AS MATERIALIZED (
       SELECT id FROM notifications
       WHERE channel = 'email' AND status = 'pending' AND enqueued_at IS NULL
@@ -61,7 +65,7 @@ export async function claimUnrelayed(db: DbOrTrx, limit: number): Promise<Array<
     )
     UPDATE notifications n SET enqueued_at = now(), updated_at = now()
     FROM claimed c WHERE n.id = c.id
-    RETURNING n.id`.execute(db);
+    RETURNING n.id, n.request_id`.execute(db);
   return rows;
 }
 
@@ -74,7 +78,7 @@ export async function unmarkRelayed(db: DbOrTrx, ids: string[]) {
 export function undeliveredPage(db: DbOrTrx, afterId: string | null, limit: number) {
   let q = db
     .selectFrom('notifications')
-    .select(['id'])
+    .select(['id', 'request_id'])
     .where('channel', '=', 'email')
     .where('status', 'in', ['pending', 'failed', 'sending'])
     .where('enqueued_at', 'is not', null);
@@ -98,7 +102,8 @@ export async function claimForSending(db: DbOrTrx, id: string, leaseSeconds: num
     .where('id', '=', id)
     .where('channel', '=', 'email')
     .where((eb) => eb.or([eb('status', 'in', ['pending', 'failed']), eb.and([eb('status', '=', 'sending'), eb('lease_until', '<', sql<Date>`now()`)])]))
-    .returningAll()
+    // What sending needs, not the payload or the rest of the row.
+    .returning(['id', 'recipient_email', 'subject', 'body_text', 'body_html', 'dedupe_key', 'attempts'])
     .executeTakeFirst();
 }
 
@@ -115,10 +120,21 @@ export async function markSent(db: DbOrTrx, id: string, deliveredVia: string) {
     .execute();
 }
 
-export async function markFailed(db: DbOrTrx, id: string, status: 'failed' | 'dead', error: string) {
+/**
+ * Records a failed send. `refundAttempt`: the server could not be reached at all (nothing was
+ * sent), so the claim's attempt is given back: attempts count the tries a server answered, and
+ * an SMTP outage, however long, does not use up an email's budget (sendEmail).
+ */
+export async function markFailed(db: DbOrTrx, id: string, status: 'failed' | 'dead', error: string, opts: { refundAttempt?: boolean } = {}) {
   await db
     .updateTable('notifications')
-    .set({ status, last_error: error.slice(0, 2000), lease_until: null, updated_at: new Date() })
+    .set({
+      status,
+      last_error: error.slice(0, 2000),
+      lease_until: null,
+      updated_at: new Date(),
+      ...(opts.refundAttempt ? { attempts: sql<number>`greatest(attempts - 1, 0)` } : {}),
+    })
     .where('id', '=', id)
     .where('status', '=', 'sending')
     .execute();

@@ -79,11 +79,31 @@ export async function sendEmail(
     return 'sent';
   } catch (err) {
     const message = errorText(err);
+    // An unreachable server (SMTP down) says nothing about this email: the attempt is not
+    // counted, so an outage longer than the whole backoff budget does not kill the emails owed
+    // meanwhile; they keep being retried with backoff (and, once BullMQ's own attempts run out,
+    // put back by the reconciler) until the server is back. Only answers count toward 'dead'.
+    if (serverUnreachable(err)) {
+      await repo.markFailed(deps.db, row.id, 'failed', message, { refundAttempt: true });
+      throw new SendFailed(`SMTP server unreachable (not counted as an attempt): ${message}`);
+    }
     const dead = row.attempts >= deps.config.emailMaxAttempts;
     await repo.markFailed(deps.db, row.id, dead ? 'dead' : 'failed', message);
     if (dead) return 'dead';
     throw new SendFailed(`attempt ${row.attempts} of ${deps.config.emailMaxAttempts} failed: ${message}`);
   }
+}
+
+/**
+ * The message cannot have reached the server: the connection itself failed (refused, timed out
+ * connecting, no route, no such host), before any SMTP reply. A failure later in the
+ * conversation (a 4xx/5xx reply, a connection lost during DATA) counts as an attempt.
+ */
+export function serverUnreachable(err: unknown): boolean {
+  const e = err as { responseCode?: number; code?: string; command?: string; message?: string };
+  if (e.responseCode) return false;
+  if (e.command === 'CONN' || e.code === 'EDNS') return true;
+  return /\b(ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN)\b/.test(e.message ?? '') && (e.command === undefined || e.command === 'CONN');
 }
 
 function errorText(err: unknown): string {

@@ -89,6 +89,16 @@ export interface TemplatePayloads {
   'fund.emergency_notice_due': { communityName: string; requestRef: number; title: string; reminder: number };
   /** Free text from a person (e.g. a committee announcement): everything escaped. */
   'message.plain': { title: string; body: string };
+  /** An inspection task: due tomorrow (assignee), overdue (assignee and managers), escalated (committee). */
+  'inspection.reminder': {
+    stage: 'due-tomorrow' | 'overdue' | 'escalate';
+    communityName: string;
+    planName: string;
+    kind: 'inspection' | 'patrol';
+    dueAt: string;
+    facilities: number;
+    done: number;
+  };
 }
 
 export type TemplateName = keyof TemplatePayloads;
@@ -201,6 +211,29 @@ const templates: { [K in TemplateName]: Renderer<TemplatePayloads[K]> } = {
     const line = zh
       ? `紧急使用维修资金「${p.title}」须事后向业主公示。公示前无法结算。`
       : `The emergency use of the fund for "${p.title}" must be publicly noticed to the owners after the fact; it cannot be settled until it is.`;
+    return { subject, text: textLayout(ctx, [line]), html: layout(ctx, subject, [escapeHtml(line)]) };
+  },
+  'inspection.reminder': (p, ctx) => {
+    const zh = ctx.locale === 'zh-CN';
+    const due = formatDateTime(p.dueAt, ctx);
+    const what = zh ? (p.kind === 'patrol' ? '巡更' : '巡检') : p.kind === 'patrol' ? 'patrol' : 'inspection';
+    const progress = zh ? `已完成 ${p.done}/${p.facilities} 项` : `${p.done} of ${p.facilities} done`;
+    let subject: string;
+    let line: string;
+    if (p.stage === 'due-tomorrow') {
+      subject = zh ? `【${p.communityName}】${what}任务「${p.planName}」将于明天到期` : `[${p.communityName}] The ${what} "${p.planName}" is due tomorrow`;
+      line = zh ? `${what}任务「${p.planName}」须在 ${due} 前完成（${progress}）。` : `The ${what} "${p.planName}" must be done by ${due} (${progress}).`;
+    } else if (p.stage === 'overdue') {
+      subject = zh ? `【${p.communityName}】${what}任务「${p.planName}」已逾期` : `[${p.communityName}] The ${what} "${p.planName}" is overdue`;
+      line = zh
+        ? `${what}任务「${p.planName}」应于 ${due} 前完成，目前未完成（${progress}），已记为逾期。请尽快完成并记录结果。`
+        : `The ${what} "${p.planName}" was due by ${due} and is not done (${progress}); it is recorded as missed. Complete it and record the results now.`;
+    } else {
+      subject = zh ? `【${p.communityName}】${what}任务「${p.planName}」逾期未完成，已升级至业主委员会` : `[${p.communityName}] The ${what} "${p.planName}" is still not done: escalated to the owners' committee`;
+      line = zh
+        ? `${what}任务「${p.planName}」应于 ${due} 前完成，逾期后仍未完成（${progress}）。此记录可作为责任单位履职情况的依据。`
+        : `The ${what} "${p.planName}" was due by ${due} and is still not done (${progress}). This record is evidence of how the duty holder performs its duty.`;
+    }
     return { subject, text: textLayout(ctx, [line]), html: layout(ctx, subject, [escapeHtml(line)]) };
   },
   'message.plain': (p, ctx) => ({

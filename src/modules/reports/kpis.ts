@@ -86,9 +86,38 @@ export function sumCounts(list: Array<TicketCounts & { acknowledged?: number; re
 export function toCsv(header: string[], rows: Array<Array<string | number | boolean | null>>): string {
   const cell = (v: string | number | boolean | null) => {
     const s = v === null ? '' : String(v);
-    // Formula injection: a cell starting with = + - @ is text, not a formula.
-    const safe = /^[=+\-@]/.test(s) && typeof v === 'string' ? `'${s}` : s;
+    // Formula injection: a cell starting with = + - @ (or a tab or carriage return before one,
+    // which spreadsheets skip) is text, not a formula (OWASP "CSV Injection").
+    const safe = /^[=+\-@\t\r]/.test(s) && typeof v === 'string' ? `'${s}` : s;
     return /[",\n\r]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
   };
   return `\uFEFF${[header, ...rows].map((r) => r.map(cell).join(',')).join('\r\n')}\r\n`;
+}
+
+/** Inspection tasks that fell due (or were done) in the period, per category. */
+export interface InspectionRow {
+  category: string;
+  due: number;
+  onTime: number;
+  late: number;
+  notDone: number;
+}
+
+/** Inspections done on time, per category and in total (a task done after its due time is late). */
+export function inspectionRates(rows: InspectionRow[]) {
+  const byCategory = new Map<string, InspectionRow>();
+  for (const r of rows) {
+    const cur = byCategory.get(r.category) ?? { category: r.category, due: 0, onTime: 0, late: 0, notDone: 0 };
+    cur.due += r.due;
+    cur.onTime += r.onTime;
+    cur.late += r.late;
+    cur.notDone += r.notDone;
+    byCategory.set(r.category, cur);
+  }
+  const shape = (r: Omit<InspectionRow, 'category'>) => ({ due: r.due, doneOnTime: r.onTime, doneLate: r.late, notDone: r.notDone, onTimeRate: ratio(r.onTime, r.due) });
+  const total = [...byCategory.values()].reduce((a, r) => ({ due: a.due + r.due, onTime: a.onTime + r.onTime, late: a.late + r.late, notDone: a.notDone + r.notDone }), { due: 0, onTime: 0, late: 0, notDone: 0 });
+  return {
+    ...shape(total),
+    byCategory: [...byCategory.values()].sort((a, b) => a.category.localeCompare(b.category)).map((r) => ({ category: r.category, ...shape(r) })),
+  };
 }

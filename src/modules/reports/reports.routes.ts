@@ -32,6 +32,17 @@ const FacilityKpi = Type.Object({
   target: { ...Ratio, description: 'Cameras: 0.9 (摄像机完好率 ≥ 90%)' },
   belowTarget: Type.Boolean(),
 });
+const InspectionFigures = {
+  due: Type.Integer({ description: 'Tasks due in the period (already due, or done early); cancelled ones left out' }),
+  doneOnTime: Type.Integer(),
+  doneLate: Type.Integer(),
+  notDone: Type.Integer(),
+  onTimeRate: { ...Ratio, description: 'Share of due tasks done by their due time (null: none due)' },
+};
+const InspectionKpis = Type.Object({
+  ...InspectionFigures,
+  byCategory: Type.Array(Type.Object({ category: Type.String(), ...InspectionFigures })),
+});
 const CommunityKpis = Type.Object({
   communityId: Uuid,
   name: Type.String(),
@@ -40,12 +51,13 @@ const CommunityKpis = Type.Object({
   tickets: TicketKpis,
   facilities: Type.Array(FacilityKpi),
   dutyGap: Type.Boolean(),
+  inspections: InspectionKpis,
 });
 const DistrictKpis = Type.Object({
   district: Type.String(),
   period: Type.Object({ from: Timestamp, to: Timestamp }),
-  communities: Type.Array(Type.Object({ communityId: Uuid, name: Type.String(), tickets: TicketKpis, facilities: Type.Array(FacilityKpi), dutyGap: Type.Boolean() })),
-  totals: Type.Object({ communities: Type.Integer(), dutyGaps: Type.Integer(), tickets: TicketKpis, facilities: Type.Array(FacilityKpi) }),
+  communities: Type.Array(Type.Object({ communityId: Uuid, name: Type.String(), tickets: TicketKpis, facilities: Type.Array(FacilityKpi), dutyGap: Type.Boolean(), inspections: InspectionKpis })),
+  totals: Type.Object({ communities: Type.Integer(), dutyGaps: Type.Integer(), tickets: TicketKpis, facilities: Type.Array(FacilityKpi), inspections: InspectionKpis }),
 });
 
 const DAY = 86_400_000;
@@ -69,7 +81,7 @@ const reportRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         tags: ['reports'],
-        summary: 'A community’s KPIs: open/overdue tickets, SLA compliance, mean times, facility intact rates, duty gap',
+        summary: 'A community’s KPIs: open/overdue tickets, SLA compliance, mean times, facility intact rates, duty gap, inspections done on time',
         description: 'Period by ticket opening time, default the last 30 days. ?format=csv gives one row per figure.',
         security,
         params: IdParams,
@@ -90,6 +102,13 @@ const reportRoutes: FastifyPluginAsyncTypebox = async (app) => {
             [`facilities.${f.category}.total`, f.total],
           ]),
           ['dutyGap', k.dutyGap],
+          ['inspections.onTimeRate', k.inspections.onTimeRate],
+          ['inspections.due', k.inspections.due],
+          ...k.inspections.byCategory.flatMap((c) => [
+            [`inspections.${c.category}.onTimeRate`, c.onTimeRate],
+            [`inspections.${c.category}.due`, c.due],
+            [`inspections.${c.category}.doneOnTime`, c.doneOnTime],
+          ]),
         ];
         return reply
           .header('content-type', 'text/csv; charset=utf-8')
@@ -120,11 +139,11 @@ const reportRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const k = await districtKpis(db, actor, request.params.district, period(request.query));
       if (request.query.format === 'csv') {
         const cameraRate = (f: Array<{ category: string; rate: number | null }>) => f.find((x) => x.category === 'camera')?.rate ?? null;
-        const rows = k.communities.map((c) => [c.communityId, c.name, ...TICKET_COLUMNS.map((col) => c.tickets[col]), cameraRate(c.facilities), c.dutyGap]);
+        const rows = k.communities.map((c) => [c.communityId, c.name, ...TICKET_COLUMNS.map((col) => c.tickets[col]), cameraRate(c.facilities), c.dutyGap, c.inspections.onTimeRate]);
         return reply
           .header('content-type', 'text/csv; charset=utf-8')
           .header('content-disposition', `attachment; filename="kpis-district.csv"`)
-          .send(toCsv(['communityId', 'name', ...TICKET_COLUMNS, 'cameraIntactRate', 'dutyGap'], rows) as unknown as typeof k);
+          .send(toCsv(['communityId', 'name', ...TICKET_COLUMNS, 'cameraIntactRate', 'dutyGap', 'inspectionsOnTimeRate'], rows) as unknown as typeof k);
       }
       return k;
     },

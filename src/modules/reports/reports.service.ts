@@ -2,8 +2,9 @@ import type { Db } from '../../db/index.js';
 import { visibleCommunity, type Actor } from '../../plugins/access.js';
 import { dutyHolder } from '../duties/duties.service.js';
 import { facilityIntact } from '../facilities/facilities.service.js';
+import { inspectionStats } from '../inspections/inspections.service.js';
 import { ticketStats } from '../tickets/tickets.service.js';
-import { EMPTY_COUNTS, intactRates, ratio, sumCounts, type TicketCounts } from './kpis.js';
+import { EMPTY_COUNTS, inspectionRates, intactRates, ratio, sumCounts, type TicketCounts } from './kpis.js';
 
 export interface Period {
   from: Date;
@@ -26,11 +27,12 @@ function shape(counts: TicketCounts) {
 }
 
 export async function communityKpis(db: Db, communityId: string, period: Period) {
-  const [stats, intact, holder, community] = await Promise.all([
+  const [stats, intact, holder, community, inspections] = await Promise.all([
     ticketStats(db, [communityId], period.from, period.to),
     facilityIntact(db, [communityId]),
     dutyHolder(db, communityId, null),
     db.selectFrom('communities').select(['id', 'name', 'district']).where('id', '=', communityId).executeTakeFirstOrThrow(),
+    inspectionStats(db, [communityId], period.from, period.to),
   ]);
   return {
     communityId,
@@ -40,6 +42,7 @@ export async function communityKpis(db: Db, communityId: string, period: Period)
     tickets: shape(stats[0] ?? EMPTY_COUNTS),
     facilities: intactRates(intact),
     dutyGap: holder === null,
+    inspections: inspectionRates(inspections),
   };
 }
 
@@ -53,10 +56,11 @@ export async function districtKpis(db: Db, actor: Actor, district: string, perio
     .orderBy('name')
     .execute();
   const ids = communities.map((c) => c.id);
-  const [stats, intact, holders] = await Promise.all([
+  const [stats, intact, holders, inspections] = await Promise.all([
     ticketStats(db, ids, period.from, period.to),
     facilityIntact(db, ids),
     Promise.all(ids.map((id) => dutyHolder(db, id, null))),
+    inspectionStats(db, ids, period.from, period.to),
   ]);
   const rows = communities.map((c, i) => ({
     communityId: c.id,
@@ -64,6 +68,7 @@ export async function districtKpis(db: Db, actor: Actor, district: string, perio
     tickets: shape(stats.find((s) => s.communityId === c.id) ?? EMPTY_COUNTS),
     facilities: intactRates(intact.filter((r) => r.communityId === c.id)),
     dutyGap: holders[i] === null,
+    inspections: inspectionRates(inspections.filter((r) => r.communityId === c.id)),
   }));
   const byCategory = new Map<string, { category: string; total: number; operational: number }>();
   for (const r of intact) {
@@ -81,6 +86,7 @@ export async function districtKpis(db: Db, actor: Actor, district: string, perio
       dutyGaps: rows.filter((r) => r.dutyGap).length,
       tickets: shape(sumCounts(stats)),
       facilities: intactRates([...byCategory.values()]),
+      inspections: inspectionRates(inspections),
     },
   };
 }

@@ -21,6 +21,10 @@ export interface TimerPayloads {
   'fund.notice-end': { requestId: string };
   /** An approved emergency request not yet publicly noticed: remind the committee, daily. */
   'fund.emergency-notice': { requestId: string; reminder: number };
+  /** Inspection tasks: to the assignee a day before due; at due (marks it missed, tells the duty holder's managers); then the owners' committee. */
+  'inspection.due-tomorrow': { taskId: string };
+  'inspection.overdue': { taskId: string };
+  'inspection.escalate': { taskId: string };
 }
 
 /** SLA timers carry the ticket's SLA version: a recomputation makes older timers stale. */

@@ -21,6 +21,8 @@ export interface RelayQueues {
 }
 
 const BATCH = 1_000;
+/** Passes woken by commits start at most this often (see startRelay). */
+const MIN_PASS_GAP_MS = 20;
 
 /**
  * Timer jobs vanish once done: the timers row records the firing, and a re-armed timer can reuse
@@ -41,6 +43,10 @@ export function notificationJobId(notificationId: string): string {
   return jobId('notif', notificationId);
 }
 
+/** Job data: the row's id, and the request that caused it when there was one (for the job's logs). */
+const timerJobData = (r: { id: string; request_id: string | null }) => ({ timerId: r.id, ...(r.request_id ? { requestId: r.request_id } : {}) });
+const emailJobData = (r: { id: string; request_id: string | null }) => ({ notificationId: r.id, ...(r.request_id ? { requestId: r.request_id } : {}) });
+
 /**
  * One pass: relays pending timers and unrelayed emails. Returns how many of each.
  *
@@ -49,10 +55,10 @@ export function notificationJobId(notificationId: string): string {
  * short statements that skip locked rows, and a timer counts as enqueued only if its due time
  * is still the one its job was made for; otherwise the next pass replaces the job.
  */
-export async function relayOnce(db: Db, queues: RelayQueues): Promise<{ timers: number; emails: number }> {
+export async function relayOnce(db: Db, queues: RelayQueues, what: { timers: boolean; emails: boolean } = { timers: true, emails: true }): Promise<{ timers: number; emails: number }> {
   let timerCount = 0;
   let emailCount = 0;
-  for (;;) {
+  while (what.timers) {
     const rows = await timers.claimForRelay(db, BATCH);
     if (rows.length === 0) break;
     const now = Date.now();
@@ -63,7 +69,7 @@ export async function relayOnce(db: Db, queues: RelayQueues): Promise<{ timers: 
     await queues.main.addBulk(
       rows.map((r) => ({
         name: 'timer.fire',
-        data: { timerId: r.id },
+        data: timerJobData(r),
         opts: { jobId: r.job_id, delay: Math.max(0, r.due_at.getTime() - now), ...TIMER_JOB_OPTS },
       })),
     );
@@ -71,11 +77,11 @@ export async function relayOnce(db: Db, queues: RelayQueues): Promise<{ timers: 
     timerCount += rows.length;
     if (rows.length < BATCH) break;
   }
-  for (;;) {
+  while (what.emails) {
     const rows = await notifications.claimUnrelayed(db, BATCH);
     if (rows.length === 0) break;
     try {
-      await queues.email.addBulk(rows.map((r) => ({ name: 'notification.send', data: { notificationId: r.id }, opts: { jobId: notificationJobId(r.id), ...EMAIL_JOB_OPTS } })));
+      await queues.email.addBulk(rows.map((r) => ({ name: 'notification.send', data: emailJobData(r), opts: { jobId: notificationJobId(r.id), ...EMAIL_JOB_OPTS } })));
     } catch (err) {
       // Give them back to the next pass rather than wait for the reconciler.
       await notifications.unmarkRelayed(db, rows.map((r) => r.id)).catch(() => {});
@@ -132,7 +138,7 @@ export async function reconcile(db: Db, queues: RelayQueues, logger: Logger): Pr
       await Promise.all([...failed].map((id) => queues.main.remove(id).catch(() => 0)));
       const now = Date.now();
       await queues.main.addBulk(
-        toAdd.map((t) => ({ name: 'timer.fire', data: { timerId: t.id }, opts: { jobId: t.job_id, delay: Math.max(0, t.due_at.getTime() - now), ...TIMER_JOB_OPTS } })),
+        toAdd.map((t) => ({ name: 'timer.fire', data: timerJobData(t), opts: { jobId: t.job_id, delay: Math.max(0, t.due_at.getTime() - now), ...TIMER_JOB_OPTS } })),
       );
       restoredTimers += toAdd.length;
     }
@@ -149,7 +155,7 @@ export async function reconcile(db: Db, queues: RelayQueues, logger: Logger): Pr
     const toAdd = page.filter((n) => missing.has(notificationJobId(n.id)));
     if (toAdd.length > 0) {
       await Promise.all([...failed].map((id) => queues.email.remove(id).catch(() => 0)));
-      await queues.email.addBulk(toAdd.map((n) => ({ name: 'notification.send', data: { notificationId: n.id }, opts: { jobId: notificationJobId(n.id), ...EMAIL_JOB_OPTS } })));
+      await queues.email.addBulk(toAdd.map((n) => ({ name: 'notification.send', data: emailJobData(n), opts: { jobId: notificationJobId(n.id), ...EMAIL_JOB_OPTS } })));
       restoredEmails += toAdd.length;
     }
     if (page.length < PAGE) break;
@@ -166,25 +172,35 @@ export async function reconcile(db: Db, queues: RelayQueues, logger: Logger): Pr
 export function startRelay(opts: { db: Db; databaseUrl?: string; queues: RelayQueues; logger: Logger; pollMs: number }): { close(): Promise<void>; kick(): void } {
   const { logger } = opts;
   let running = false;
-  let again = false;
   let closed = false;
   let listener: pg.Client | undefined;
+  // What changed since the last pass began: NOTIFY says which table a commit touched.
+  const dirty = { timers: false, emails: false };
 
-  const pass = async () => {
+  const pass = async (what: { timers: boolean; emails: boolean } = { timers: true, emails: true }) => {
     if (closed) return;
-    if (running) {
-      again = true;
-      return;
-    }
+    dirty.timers ||= what.timers;
+    dirty.emails ||= what.emails;
+    if (running) return;
     running = true;
     try {
-      do {
-        again = false;
-        const n = await relayOnce(opts.db, opts.queues);
-        if (n.timers + n.emails > 0) logger.debug(n, 'relayed');
-      } while (again && !closed);
-    } catch (err) {
-      logger.warn({ err: (err as Error).message }, 'relay pass failed; retrying on the next poll');
+      while ((dirty.timers || dirty.emails) && !closed) {
+        const started = Date.now();
+        const now = { ...dirty };
+        dirty.timers = dirty.emails = false;
+        try {
+          const n = await relayOnce(opts.db, opts.queues, now);
+          if (n.timers + n.emails > 0) logger.debug(n, 'relayed');
+        } catch (err) {
+          logger.warn({ err: (err as Error).message }, 'relay pass failed; retrying on the next poll');
+          return;
+        }
+        // Under a stream of commits (every timer fired and every email sent is one) passes
+        // would run back to back, each a round trip or two for a row or two: a short gap lets
+        // the rows gather, so one claim and one addBulk carry them all.
+        const wait = MIN_PASS_GAP_MS - (Date.now() - started);
+        if ((dirty.timers || dirty.emails) && wait > 0) await new Promise((r) => setTimeout(r, wait));
+      }
     } finally {
       running = false;
     }
@@ -197,7 +213,7 @@ export function startRelay(opts: { db: Db; databaseUrl?: string; queues: RelayQu
     client.on('end', () => {
       if (!closed) setTimeout(() => void listen(), 1_000).unref();
     });
-    client.on('notification', () => void pass());
+    client.on('notification', (msg) => void pass({ timers: msg.payload !== 'notifications', emails: msg.payload !== 'timers' }));
     try {
       await client.connect();
       await client.query('LISTEN upkeep_outbox');

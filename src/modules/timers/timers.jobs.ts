@@ -34,14 +34,18 @@ export interface TimerJobContext {
   relayQueues: RelayQueues;
 }
 
-/** `timer.fire`: fires a timer at most once; stale or cancelled timers are skipped. */
+/**
+ * `timer.fire`: fires a timer at most once; stale or cancelled timers are skipped. One statement
+ * claims the timer (marks it fired, holding its row lock) and returns it; the handler runs in the
+ * same transaction, so a failed handler leaves the timer as it was, for the retry.
+ */
 export async function handleTimerFire(data: JobPayloads['timer.fire'], ctx: TimerJobContext): Promise<void> {
   const outcome = await ctx.db.transaction().execute(async (trx) => {
-    const timer = await repo.lockTimer(trx, data.timerId);
-    if (!timer) return 'gone';
-    if (timer.state === 'fired' || timer.state === 'cancelled') return timer.state;
-    // A job from before the deadline moved: the re-armed timer has (or will get) its own job.
-    if (timer.due_at.getTime() > Date.now() + EARLY_TOLERANCE_MS) return 'not-yet-due';
+    const now = Date.now();
+    // A job from before the deadline moved (due later now) is not claimed: the re-armed timer
+    // has (or will get) its own job.
+    const timer = await repo.claimForFiring(trx, data.timerId, new Date(now + EARLY_TOLERANCE_MS), new Date(now));
+    if (!timer) return ctx.logger.isLevelEnabled('debug') ? repo.whyNotFired(trx, data.timerId) : 'skipped';
     // Each handler is typed by its kind; here the kind is only known at run time.
     const handler = ctx.timerHandlers[timer.kind as TimerKind] as ((trx: Trx, t: FiredTimer, logger: Logger) => Promise<void>) | undefined;
     if (!handler) {
@@ -61,7 +65,6 @@ export async function handleTimerFire(data: JobPayloads['timer.fire'], ctx: Time
         ctx.logger,
       );
     }
-    await repo.markFired(trx, timer.id);
     return 'fired';
   });
   ctx.logger.debug({ timerId: data.timerId, outcome }, 'timer');

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { DbOrTrx } from '../../db/index.js';
+import { currentRequestId } from '../../lib/request-context.js';
 
 export interface TimerRow {
   kind: string;
@@ -16,14 +17,16 @@ export interface TimerRow {
  */
 export async function upsertTimers(db: DbOrTrx, rows: TimerRow[]): Promise<number> {
   if (rows.length === 0) return 0;
+  // The request (or job) scheduling them, for the logs of the jobs that fire them.
+  const requestId = currentRequestId() ?? null;
   const res = await sql`
-    INSERT INTO timers (kind, subject_id, community_id, due_at, job_id, payload)
-    SELECT k, s, c, d, j, p::jsonb
+    INSERT INTO timers (kind, subject_id, community_id, due_at, job_id, payload, request_id)
+    SELECT k, s, c, d, j, p::jsonb, ${requestId}::text
     FROM unnest(${rows.map((r) => r.kind)}::text[], ${rows.map((r) => r.subjectId)}::text[], ${rows.map((r) => r.communityId)}::uuid[],
                 ${rows.map((r) => r.dueAt.toISOString())}::timestamptz[], ${rows.map((r) => r.jobId)}::text[],
                 ${rows.map((r) => JSON.stringify(r.payload ?? {}))}::text[]) AS t(k, s, c, d, j, p)
     ON CONFLICT (job_id) DO UPDATE
-      SET due_at = EXCLUDED.due_at, payload = EXCLUDED.payload, state = 'pending', cancelled_at = NULL, updated_at = now()
+      SET due_at = EXCLUDED.due_at, payload = EXCLUDED.payload, state = 'pending', cancelled_at = NULL, request_id = EXCLUDED.request_id, updated_at = now()
       WHERE timers.state <> 'fired' AND (timers.due_at <> EXCLUDED.due_at OR timers.state = 'cancelled')`.execute(db);
   return Number(res.numAffectedRows ?? 0);
 }
@@ -47,13 +50,13 @@ export async function cancelTimers(db: DbOrTrx, where: { kind?: string; subjectI
  * lock is kept while the relay talks to Redis: a domain write never waits for Redis.
  */
 export async function claimForRelay(db: DbOrTrx, limit: number) {
-  const { rows } = await sql<{ id: string; job_id: string; due_at: Date; prev_enqueued_at: Date | null }>`
+  const { rows } = await sql<{ id: string; job_id: string; due_at: Date; prev_enqueued_at: Date | null; request_id: string | null }>`
     WITH claimed AS MATERIALIZED (
       SELECT id, enqueued_at AS prev FROM timers WHERE state = 'pending' ORDER BY due_at LIMIT ${limit} FOR UPDATE SKIP LOCKED
     )
     UPDATE timers t SET enqueued_at = now(), updated_at = now()
     FROM claimed c WHERE t.id = c.id
-    RETURNING t.id, t.job_id, t.due_at, c.prev AS prev_enqueued_at`.execute(db);
+    RETURNING t.id, t.job_id, t.due_at, c.prev AS prev_enqueued_at, t.request_id`.execute(db);
   return rows;
 }
 
@@ -77,15 +80,34 @@ export async function markEnqueued(db: DbOrTrx, relayed: Array<{ id: string; due
 
 /** Timers that should be in Redis, for the reconciler, in pages by id. */
 export function enqueuedPage(db: DbOrTrx, afterId: string | null, limit: number) {
-  let q = db.selectFrom('timers').select(['id', 'job_id', 'due_at']).where('state', '=', 'enqueued');
+  let q = db.selectFrom('timers').select(['id', 'job_id', 'due_at', 'request_id']).where('state', '=', 'enqueued');
   if (afterId) q = q.where('id', '>', afterId);
   return q.orderBy('id').limit(limit).execute();
 }
 
-export function lockTimer(db: DbOrTrx, id: string) {
-  return db.selectFrom('timers').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+/**
+ * Claims a due timer for firing, in the caller's transaction, in one statement: marks it fired
+ * and returns it, or returns nothing when it is gone, already fired or cancelled, or not due by
+ * `dueBy` (a job from before its deadline moved). The UPDATE holds the row lock until the
+ * transaction ends, so a second firing of the same timer waits, then finds it fired; if the
+ * transaction rolls back (the handler failed), the timer is as it was.
+ */
+export async function claimForFiring(db: DbOrTrx, id: string, dueBy: Date, firedAt: Date) {
+  return db
+    .updateTable('timers')
+    .set({ state: 'fired', fired_at: firedAt, updated_at: firedAt })
+    .where('id', '=', id)
+    .where('state', 'in', ['pending', 'enqueued'])
+    .where('due_at', '<=', dueBy)
+    .returning(['id', 'kind', 'subject_id', 'community_id', 'due_at', 'job_id', 'payload'])
+    .executeTakeFirst();
 }
 
-export async function markFired(db: DbOrTrx, id: string) {
-  await db.updateTable('timers').set({ state: 'fired', fired_at: new Date(), updated_at: new Date() }).where('id', '=', id).execute();
+/** Why a timer was not claimed for firing (for the log). */
+export async function whyNotFired(db: DbOrTrx, id: string): Promise<'gone' | 'already-fired' | 'cancelled' | 'not-yet-due'> {
+  const row = await db.selectFrom('timers').select('state').where('id', '=', id).executeTakeFirst();
+  if (!row) return 'gone';
+  if (row.state === 'fired') return 'already-fired';
+  if (row.state === 'cancelled') return 'cancelled';
+  return 'not-yet-due';
 }

@@ -1,0 +1,666 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import os from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Queue, Worker } from 'bullmq';
+import { sql } from 'kysely';
+import { pino } from 'pino';
+import { SMTPServer } from 'smtp-server';
+import { loadConfig, type Config } from '../src/config.js';
+import { createDb, type Db } from '../src/db/index.js';
+import { createRedis } from '../src/lib/redis.js';
+import { contractReminderJobId } from '../src/modules/duties/duties.timers.js';
+import { messageIdFor } from '../src/modules/notifications/channels.js';
+import { scheduleTimers, type TimerSpec } from '../src/modules/timers/timers.service.js';
+import { startWorkers, type Workers } from '../workers/worker.js';
+import { BENCH_DATABASE_URL, BENCH_REDIS_URL, fmt, mib, scratchApp, type Benchmark } from './scratch.js';
+
+/**
+ * The reminder engine at scale (issue 3's benchmark), in one run on the same PostgreSQL and Redis:
+ *  1. raw BullMQ: BENCH_TIMERS no-op jobs added with addBulk (batches of 1,000) to a scratch queue
+ *     and processed by a Worker with Upkeep's worker concurrency; jobs/s from the first add to the
+ *     last completion;
+ *  2. Upkeep end to end: a scratch database with BENCH_TIMER_COMMUNITIES communities, each with a
+ *     property company holding a duty whose manager has an email address; BENCH_TIMERS timers of
+ *     kind 'duty.contract-ending' scheduled through the timers service (scheduleTimers, in
+ *     transactions of 2,000) with the workers already running (startWorkers, in this process, as
+ *     in production: relay woken by LISTEN, rate-limited email worker, SMTP via nodemailer from
+ *     SMTP_URL), due uniformly over BENCH_TIMERS_WINDOW_MS (60 s) starting about 10 s after the
+ *     scheduling finished. Each firing runs the real handler (re-reads the duty, resolves the
+ *     holder's managers and the committee, writes an in-app and an email notification), the relay
+ *     hands the email to the email queue, and the email worker claims, sends and marks it. The
+ *     SMTP sink is an smtp-server in a child process on loopback (so that parsing messages does not
+ *     share the workers' event loop; it shares the machine's CPUs).
+ *  3. Upkeep at capacity: BENCH_TIMERS_BURST more timers all due at the same instant, to measure
+ *     what the pipeline can carry per second (the 60 s spread caps scenario 2's rate at
+ *     BENCH_TIMERS / 60 s by construction).
+ */
+
+const envInt = (name: string, dflt: number, min = 1) => {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return dflt;
+  const n = Number(raw.replace(/_/g, ''));
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer ≥ ${min} (got ${raw})`);
+  return n;
+};
+
+const TIMERS = envInt('BENCH_TIMERS', 100_000);
+const COMMUNITIES = envInt('BENCH_TIMER_COMMUNITIES', 1_000);
+const WINDOW_MS = envInt('BENCH_TIMERS_WINDOW_MS', 60_000);
+const BURST = envInt('BENCH_TIMERS_BURST', 50_000, 0);
+const RAW_JOBS = envInt('BENCH_RAW_JOBS', TIMERS);
+/** The first timer is due this long after the last scheduling transaction committed (about). */
+const LEAD_MS = 10_000;
+const SCHEDULE_BATCH = 2_000;
+const ADD_BATCH = 1_000;
+/** Generous: the run reports what it got rather than hang. */
+const DRAIN_TIMEOUT_MS = envInt('BENCH_TIMERS_DRAIN_TIMEOUT_MS', 150_000);
+const EMAIL_RATE = 10_000; // the config's ceiling: far above what this machine sends, so never the limit
+const P99_TARGET_MS = 1_000;
+const RATIO_TARGET = 0.5;
+
+/* ----------------------------------------- SMTP sink ---------------------------------------- */
+
+const SINK_ENV = 'UPKEEP_BENCH_TIMERS_SINK';
+const SELF = fileURLToPath(import.meta.url);
+
+type ToSink = { type: 'stats' } | { type: 'dump' } | { type: 'close' };
+type FromSink =
+  | { type: 'ready'; port: number }
+  | { type: 'stats'; messages: number; unique: number; first: number | null; last: number | null; cpuMicros: number }
+  | { type: 'dump'; received: Array<[string, number]> };
+
+/** Child process: accepts every message, remembers its Message-ID and when it arrived (epoch ms). */
+async function serveSink(): Promise<void> {
+  const send = (m: FromSink) => process.send?.(m);
+  const received: Array<[string, number]> = [];
+  const ids = new Set<string>();
+  const server = new SMTPServer({
+    secure: false,
+    authOptional: true,
+    disabledCommands: ['STARTTLS', 'AUTH'],
+    logger: false,
+    closeTimeout: 100,
+    maxClients: 1_000,
+    onData(stream, _session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        const raw = Buffer.concat(chunks).toString('latin1');
+        const head = raw.slice(0, Math.max(0, raw.search(/\r?\n\r?\n/)));
+        const id = /^message-id:\s*(\S+)/im.exec(head)?.[1] ?? `(none ${received.length})`;
+        received.push([id, Date.now()]);
+        ids.add(id);
+        callback(null);
+      });
+    },
+  });
+  server.on('error', () => {});
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.server.address();
+  if (!address || typeof address !== 'object') throw new Error('sink: no address');
+  process.on('message', (m: ToSink) => {
+    if (m.type === 'stats') {
+      const cpu = process.cpuUsage();
+      send({ type: 'stats', messages: received.length, unique: ids.size, first: received[0]?.[1] ?? null, last: received[received.length - 1]?.[1] ?? null, cpuMicros: cpu.user + cpu.system });
+    } else if (m.type === 'dump') {
+      send({ type: 'dump', received });
+    } else if (m.type === 'close') {
+      server.close(() => process.exit(0));
+      setTimeout(() => process.exit(0), 2_000).unref();
+    }
+  });
+  send({ type: 'ready', port: address.port });
+}
+
+interface Sink {
+  url: string;
+  stats(): Promise<Extract<FromSink, { type: 'stats' }>>;
+  dump(): Promise<Array<[string, number]>>;
+  close(): Promise<void>;
+}
+
+async function startSink(): Promise<Sink> {
+  const child: ChildProcess = fork(SELF, [], { execArgv: ['--import', 'tsx'], env: { ...process.env, [SINK_ENV]: '1' }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const next = <T extends FromSink['type']>(type: T) =>
+    new Promise<Extract<FromSink, { type: T }>>((resolve, reject) => {
+      const onMessage = (m: FromSink) => {
+        if (m.type !== type) return;
+        child.off('message', onMessage);
+        child.off('exit', onExit);
+        resolve(m as Extract<FromSink, { type: T }>);
+      };
+      const onExit = (code: number | null) => reject(new Error(`the SMTP sink exited (${code}) before answering`));
+      child.on('message', onMessage);
+      child.once('exit', onExit);
+    });
+  const ready = await next('ready');
+  return {
+    url: `smtp://127.0.0.1:${ready.port}`,
+    async stats() {
+      const answer = next('stats');
+      child.send({ type: 'stats' } satisfies ToSink);
+      return answer;
+    },
+    async dump() {
+      const answer = next('dump');
+      child.send({ type: 'dump' } satisfies ToSink);
+      return (await answer).received;
+    },
+    async close() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.send({ type: 'close' } satisfies ToSink);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/* -------------------------------------- raw BullMQ baseline --------------------------------- */
+
+async function rawBullmq(n: number, concurrency: number): Promise<{ ms: number; rate: number; addMs: number; nodeMs: number; redisMs: number }> {
+  const prefix = `bench-raw-${randomBytes(5).toString('hex')}`;
+  const queueConnection = createRedis(BENCH_REDIS_URL, 'worker');
+  const workerConnection = createRedis(BENCH_REDIS_URL, 'worker');
+  const queue = new Queue('raw', { connection: queueConnection, prefix });
+  let completed = 0;
+  let resolveDone: (t: number) => void = () => {};
+  const done = new Promise<number>((resolve) => (resolveDone = resolve));
+  // The same per-job options as Upkeep's timer jobs (removed once complete).
+  const worker = new Worker('raw', async () => {}, { connection: workerConnection, prefix, concurrency, lockDuration: 30_000 });
+  worker.on('error', () => {});
+  worker.on('completed', () => {
+    if (++completed === n) resolveDone(performance.now());
+  });
+  try {
+    await worker.waitUntilReady();
+    const redisCpu = async () => {
+      const info = await queueConnection.info('cpu');
+      return ['used_cpu_user', 'used_cpu_sys'].reduce((sum, k) => sum + Number(new RegExp(`^${k}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0) * 1000, 0);
+    };
+    const redis0 = await redisCpu();
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    for (let i = 0; i < n; i += ADD_BATCH) {
+      const size = Math.min(ADD_BATCH, n - i);
+      await queue.addBulk(
+        Array.from({ length: size }, (_, k) => ({ name: 'noop', data: { timerId: `raw-${i + k}` }, opts: { jobId: `raw-${i + k}`, removeOnComplete: true, removeOnFail: { age: 7 * 24 * 3600 } } })),
+      );
+    }
+    const addMs = performance.now() - t0;
+    const t1 = await Promise.race([done, new Promise<number>((_, reject) => setTimeout(() => reject(new Error(`raw BullMQ: only ${completed} of ${n} jobs completed in 120 s`)), 120_000).unref())]);
+    const ms = t1 - t0;
+    const cpu = process.cpuUsage(cpu0);
+    return { ms, rate: n / (ms / 1000), addMs, nodeMs: (cpu.user + cpu.system) / 1000, redisMs: (await redisCpu()) - redis0 };
+  } finally {
+    await worker.close();
+    await queue.obliterate({ force: true }).catch(() => {});
+    await queue.close();
+    queueConnection.disconnect();
+    workerConnection.disconnect();
+    await deletePrefix(prefix).catch(() => {});
+  }
+}
+
+/** Deletes every key under a BullMQ prefix (SCAN + DEL): the shared Redis is never flushed. */
+async function deletePrefix(prefix: string): Promise<void> {
+  const redis = createRedis(BENCH_REDIS_URL, 'worker');
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/* ------------------------------------------ CPU use ------------------------------------------ */
+
+/**
+ * Where the CPU went during a scenario: this process (the workers), the SMTP sink, the
+ * PostgreSQL backends serving the scratch database, Redis (the whole server), and the machine as
+ * a whole (from /proc/stat), so that what other processes took shows too.
+ */
+interface CpuSnap {
+  at: number;
+  node: number;
+  sink: number;
+  pg: Map<number, number>;
+  redis: number;
+  machineBusy: number;
+  machineTotal: number;
+}
+
+const CLK_TCK_MS = 10; // Linux USER_HZ = 100
+
+async function procTicksMs(pid: number): Promise<number | undefined> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * CLK_TCK_MS; // utime, stime (fields 14 and 15)
+  } catch {
+    return undefined;
+  }
+}
+
+async function cpuSnap(db: Db, sink: Sink, redis: ReturnType<typeof createRedis>): Promise<CpuSnap> {
+  const node = process.cpuUsage();
+  const { rows } = await sql<{ pid: number }>`SELECT pid FROM pg_stat_activity WHERE datname = current_database()`.execute(db);
+  const pg = new Map<number, number>();
+  for (const { pid } of rows) {
+    const ms = await procTicksMs(pid);
+    if (ms !== undefined) pg.set(pid, ms);
+  }
+  const info = await redis.info('cpu');
+  const num = (k: string) => Number(new RegExp(`^${k}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
+  const cpuLine = (await readFile('/proc/stat', 'utf8').catch(() => 'cpu 0 0 0 0 0')).split('\n')[0] ?? '';
+  const t = cpuLine.trim().split(/\s+/).slice(1).map(Number);
+  const total = t.slice(0, 8).reduce((a, b) => a + b, 0);
+  const idle = (t[3] ?? 0) + (t[4] ?? 0);
+  return {
+    at: Date.now(),
+    node: (node.user + node.system) / 1000,
+    sink: (await sink.stats()).cpuMicros / 1000,
+    pg,
+    redis: (num('used_cpu_user') + num('used_cpu_sys')) * 1000,
+    machineBusy: (total - idle) * CLK_TCK_MS,
+    machineTotal: total * CLK_TCK_MS,
+  };
+}
+
+interface CpuUse {
+  wallMs: number;
+  nodeMs: number;
+  sinkMs: number;
+  pgMs: number;
+  redisMs: number;
+  machineBusyMs: number;
+  machineMs: number;
+}
+
+function cpuUse(a: CpuSnap, b: CpuSnap): CpuUse {
+  let pgMs = 0;
+  for (const [pid, ms] of b.pg) pgMs += ms - (a.pg.get(pid) ?? 0);
+  return {
+    wallMs: b.at - a.at,
+    nodeMs: b.node - a.node,
+    sinkMs: b.sink - a.sink,
+    pgMs,
+    redisMs: b.redis - a.redis,
+    machineBusyMs: b.machineBusy - a.machineBusy,
+    machineMs: b.machineTotal - a.machineTotal,
+  };
+}
+
+/* ----------------------------------------- Upkeep e2e -------------------------------------- */
+
+interface Duty {
+  id: string;
+  communityId: string;
+  managerId: string;
+}
+
+const VALID_TO = new Date(Date.UTC(2031, 5, 30, 16, 0, 0)); // 2031-07-01 00:00 in Shanghai
+
+/** Communities, each with a property company holding a duty (ending VALID_TO) and its manager (half zh-CN, half en). */
+async function seedWorld(db: Db, communities: number): Promise<Duty[]> {
+  const tag = randomBytes(3).toString('hex');
+  const { rows } = await sql<{ duty_id: string; community_id: string; manager_id: string }>`
+    WITH c AS (
+      INSERT INTO communities (name, district, address, time_zone)
+      SELECT '提醒基准小区-' || ${tag} || '-' || i, 'BenchDistrict-' || (i % 16), '基准路 ' || i || ' 号', 'Asia/Shanghai'
+      FROM generate_series(1, ${communities}) AS i
+      RETURNING id, name
+    ), cn AS (
+      SELECT id, (regexp_match(name, '-(\\d+)$'))[1]::int AS i FROM c
+    ), o AS (
+      INSERT INTO organizations (kind, name, community_id, district)
+      SELECT 'property_company', '物业公司-' || ${tag} || '-' || i, NULL, NULL FROM generate_series(1, ${communities}) AS i
+      RETURNING id, name
+    ), onum AS (
+      SELECT id, (regexp_match(name, '-(\\d+)$'))[1]::int AS i FROM o
+    ), u AS (
+      INSERT INTO users (email, name, password_hash, is_platform_admin, locale)
+      SELECT 'manager-' || ${tag} || '-' || i || '@bench.upkeep.cn', '经理' || i, 'not-a-login', false, CASE WHEN i % 2 = 0 THEN 'en' ELSE 'zh-CN' END
+      FROM generate_series(1, ${communities}) AS i
+      RETURNING id, email
+    ), unum AS (
+      SELECT id, (regexp_match(email, '-(\\d+)@'))[1]::int AS i FROM u
+    ), m AS (
+      INSERT INTO memberships (user_id, organization_id, role)
+      SELECT unum.id, onum.id, 'manager' FROM unum JOIN onum USING (i)
+    ), d AS (
+      INSERT INTO duty_assignments (community_id, organization_id, basis, facility_category, valid_to)
+      SELECT cn.id, onum.id, 'service_contract', NULL, ${VALID_TO.toISOString()}::timestamptz FROM cn JOIN onum USING (i)
+      RETURNING id, community_id, organization_id
+    )
+    SELECT d.id AS duty_id, d.community_id, unum.id AS manager_id
+    FROM d JOIN onum ON onum.id = d.organization_id JOIN unum USING (i)`.execute(db);
+  if (rows.length !== communities) throw new Error(`seeded ${rows.length} duties, expected ${communities}`);
+  return rows.map((r) => ({ id: r.duty_id, communityId: r.community_id, managerId: r.manager_id }));
+}
+
+/** Timer i belongs to duty i mod D; its reminder day count (and so its deterministic job id) is unique per duty. */
+function timerSpecs(duties: Duty[], from: number, count: number, dueAt: (i: number) => Date, dayOffset: number): TimerSpec<'duty.contract-ending'>[] {
+  const specs: TimerSpec<'duty.contract-ending'>[] = [];
+  for (let i = from; i < from + count; i++) {
+    const duty = duties[i % duties.length] as Duty;
+    const daysBefore = dayOffset + Math.floor(i / duties.length) + 1;
+    specs.push({
+      kind: 'duty.contract-ending',
+      subjectId: duty.id,
+      communityId: duty.communityId,
+      dueAt: dueAt(i),
+      jobId: contractReminderJobId(duty.id, daysBefore, VALID_TO),
+      payload: { dutyId: duty.id, daysBefore, validTo: VALID_TO.toISOString() },
+    });
+  }
+  return specs;
+}
+
+/** The Message-ID each timer's email must arrive with (the dedupe key is `<job id>|<user>|email`). */
+function expectedMessageIds(duties: Duty[], from: number, count: number, dayOffset: number, dueAt: (i: number) => Date): Map<string, number> {
+  const map = new Map<string, number>();
+  for (let i = from; i < from + count; i++) {
+    const duty = duties[i % duties.length] as Duty;
+    const daysBefore = dayOffset + Math.floor(i / duties.length) + 1;
+    map.set(messageIdFor(`${contractReminderJobId(duty.id, daysBefore, VALID_TO)}|${duty.managerId}|email`), dueAt(i).getTime());
+  }
+  return map;
+}
+
+async function schedule(db: Db, specs: TimerSpec[]): Promise<void> {
+  for (let i = 0; i < specs.length; i += SCHEDULE_BATCH) {
+    const batch = specs.slice(i, i + SCHEDULE_BATCH);
+    await db.transaction().execute((trx) => scheduleTimers(trx, batch));
+  }
+}
+
+const pct = (sorted: number[], p: number) => (sorted.length ? (sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number) : NaN);
+
+interface PhaseResult {
+  label: string;
+  timers: number;
+  scheduleMs: number;
+  /** Due time of the first timer minus the moment scheduling finished. */
+  leadMs: number;
+  fired: number;
+  lateness: { p50: number; p99: number; max: number; over1s: number };
+  /** Due time → message in the sink, per email. */
+  delivery: { p50: number; p99: number; max: number };
+  emails: number;
+  uniqueEmails: number;
+  unexpected: number;
+  sentRows: number;
+  emailSpanMs: number;
+  emailRate: number;
+  fireSpanMs: number;
+  fireRate: number;
+  wallMs: number;
+  drained: boolean;
+  cpu: CpuUse;
+}
+
+async function phase(opts: {
+  label: string;
+  db: Db;
+  duties: Duty[];
+  sink: Sink;
+  redis: ReturnType<typeof createRedis>;
+  sinkBase: number;
+  count: number;
+  dayOffset: number;
+  /** Due time of timer i, given when the window starts. */
+  dueOffsetMs: (i: number) => number;
+  windowMs: number;
+  /** How long scheduling `count` timers is expected to take, to place the window ~10 s after it. */
+  expectedScheduleMs: number;
+  /** The window starts this long after scheduling is expected to finish. */
+  leadMs?: number;
+  log: (line: string) => void;
+}): Promise<PhaseResult> {
+  const { db, duties, sink, count, log } = opts;
+  const t0 = Date.now();
+  const windowStart = t0 + opts.expectedScheduleMs + (opts.leadMs ?? LEAD_MS);
+  const dueAt = (i: number) => new Date(windowStart + opts.dueOffsetMs(i));
+  const specs = timerSpecs(duties, 0, count, dueAt, opts.dayOffset);
+  const expected = expectedMessageIds(duties, 0, count, opts.dayOffset, dueAt);
+  const cpuBefore = await cpuSnap(db, sink, opts.redis);
+  const ts = performance.now();
+  await schedule(db, specs);
+  const scheduleMs = performance.now() - ts;
+  const leadMs = windowStart - Date.now();
+  log(`timers: ${opts.label}: scheduled ${fmt(count)} timers in ${fmt(scheduleMs)} ms; first due in ${fmt(leadMs)} ms`);
+  const deadline = windowStart + opts.windowMs + DRAIN_TIMEOUT_MS;
+  let stats = await sink.stats();
+  let lastLog = 0;
+  while (stats.messages - opts.sinkBase < count && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 500));
+    stats = await sink.stats();
+    if (Date.now() - lastLog > 10_000) {
+      lastLog = Date.now();
+      log(`timers: ${opts.label}: ${fmt(stats.messages - opts.sinkBase)} of ${fmt(count)} emails in the sink (${fmt((Date.now() - windowStart) / 1000, 1)} s after the first due time)`);
+    }
+  }
+  const drained = stats.messages - opts.sinkBase >= count;
+  const cpu = cpuUse(cpuBefore, await cpuSnap(db, sink, opts.redis));
+  // Give stragglers (a duplicate, if any) a moment to show.
+  await new Promise((r) => setTimeout(r, 1_000));
+  const wallMs = Date.now() - t0;
+
+  const received = (await sink.dump()).slice(opts.sinkBase);
+  const delivery: number[] = [];
+  const seen = new Set<string>();
+  let unexpected = 0;
+  for (const [id, at] of received) {
+    const due = expected.get(id);
+    if (due === undefined) unexpected++;
+    else if (!seen.has(id)) {
+      seen.add(id);
+      delivery.push(at - due);
+    }
+  }
+  delivery.sort((a, b) => a - b);
+  const times = received.map(([, at]) => at);
+  const emailSpanMs = times.length > 1 ? Math.max(...times) - Math.min(...times) : NaN;
+
+  const jobIds = specs.map((s) => s.jobId);
+  const { rows } = await sql<{ late_ms: number; fired_ms: number }>`
+    SELECT (extract(epoch FROM fired_at - due_at) * 1000)::float8 AS late_ms, (extract(epoch FROM fired_at) * 1000)::float8 AS fired_ms
+    FROM timers WHERE job_id = ANY(${jobIds}::text[]) AND state = 'fired'`.execute(db);
+  const late = rows.map((r) => r.late_ms).sort((a, b) => a - b);
+  const fired = rows.map((r) => r.fired_ms);
+  const fireSpanMs = fired.length > 1 ? Math.max(...fired) - Math.min(...fired) : NaN;
+  const sent = await sql<{ n: number }>`
+    SELECT count(*)::int AS n FROM notifications WHERE channel = 'email' AND status = 'sent' AND split_part(dedupe_key, '|', 1) = ANY(${jobIds}::text[])`.execute(db);
+  return {
+    label: opts.label,
+    timers: count,
+    scheduleMs,
+    leadMs,
+    fired: rows.length,
+    lateness: { p50: pct(late, 50), p99: pct(late, 99), max: late[late.length - 1] ?? NaN, over1s: late.filter((l) => l > 1_000).length },
+    delivery: { p50: pct(delivery, 50), p99: pct(delivery, 99), max: delivery[delivery.length - 1] ?? NaN },
+    emails: received.length,
+    uniqueEmails: seen.size,
+    unexpected,
+    sentRows: sent.rows[0]?.n ?? 0,
+    emailSpanMs,
+    emailRate: received.length / (emailSpanMs / 1000),
+    fireSpanMs,
+    fireRate: rows.length / (fireSpanMs / 1000),
+    wallMs,
+    drained,
+    cpu,
+  };
+}
+
+function benchConfig(overrides: Record<string, string>): Config {
+  const env: NodeJS.ProcessEnv = {
+    NODE_ENV: 'development',
+    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info',
+    EMAIL_RATE_PER_SECOND: String(EMAIL_RATE),
+    SEED_DEMO: 'false',
+    ...overrides,
+  };
+  for (const k of ['WORKER_CONCURRENCY', 'RELAY_POLL_MS', 'RECONCILE_EVERY_MS']) if (process.env[k]) env[k] = process.env[k];
+  return loadConfig(env);
+}
+
+export const timers: Benchmark = {
+  id: 'timers',
+  title: `Reminder engine: ${fmt(TIMERS)} timers due within ${fmt(WINDOW_MS / 1000)} s, into an SMTP sink`,
+  async run(log) {
+    const loadBefore = os.loadavg();
+    const probe = benchConfig({});
+    const concurrency = probe.workerConcurrency;
+
+    // 1. Raw BullMQ on the same Redis (and a short warm-up of it first, not reported).
+    await rawBullmq(Math.min(5_000, RAW_JOBS), concurrency);
+    const raw = await rawBullmq(RAW_JOBS, concurrency);
+    log(`timers: raw BullMQ: ${fmt(RAW_JOBS)} jobs in ${fmt(raw.ms)} ms (adds took ${fmt(raw.addMs)} ms): ${fmt(raw.rate)} jobs/s at concurrency ${concurrency}`);
+
+    // 2. Upkeep end to end.
+    const s = await scratchApp();
+    const sink = await startSink();
+    let workers: Workers | undefined;
+    let workerDb: Db | undefined;
+    const statsRedis = createRedis(BENCH_REDIS_URL, 'worker');
+    const prefix = `bench-timers-${randomBytes(5).toString('hex')}`;
+    try {
+      log(`timers: scratch database ${s.dbName}; SMTP sink ${sink.url}`);
+      const duties = await seedWorld(s.db, COMMUNITIES);
+      const dbUrl = new URL(BENCH_DATABASE_URL);
+      dbUrl.pathname = `/${s.dbName}`;
+      const config = { ...benchConfig({ SMTP_URL: sink.url }), databaseUrl: dbUrl.toString(), redisUrl: BENCH_REDIS_URL, queuePrefix: prefix };
+      // The worker process's own pool, as src/bootstrap/start.ts makes it (createDb defaults).
+      workerDb = createDb(dbUrl.toString());
+      // Production logging (info, JSON) to /dev/null: its cost is counted, its output dropped.
+      const logger = pino({ level: config.logLevel }, pino.destination({ dest: '/dev/null', sync: false }));
+      workers = await startWorkers({ config, db: workerDb, redisUrl: BENCH_REDIS_URL, logger, prefix, databaseUrl: dbUrl.toString() });
+
+      // Warm-up (not reported): 200 timers due at once, through the whole pipeline.
+      const warm = await phase({ label: 'warm-up', db: s.db, duties, sink, redis: statsRedis, sinkBase: 0, count: Math.min(200, duties.length), dayOffset: 10_000, dueOffsetMs: () => 0, windowMs: 0, expectedScheduleMs: 0, leadMs: 500, log });
+      if (!warm.drained) throw new Error('warm-up: not every email arrived');
+      let sinkBase = (await sink.stats()).messages;
+
+      // Scheduling speed is about 20k timers/s here; a slower machine gets a shorter lead (reported).
+      const spread = await phase({
+        label: 'spread',
+        db: s.db,
+        duties,
+        sink,
+        redis: statsRedis,
+        sinkBase,
+        count: TIMERS,
+        dayOffset: 0,
+        dueOffsetMs: (i) => Math.floor((i * WINDOW_MS) / TIMERS),
+        windowMs: WINDOW_MS,
+        expectedScheduleMs: TIMERS / 20,
+        log,
+      });
+      const rssAfter = process.memoryUsage().rss;
+      sinkBase = (await sink.stats()).messages;
+
+      let burst: PhaseResult | undefined;
+      if (BURST > 0) {
+        burst = await phase({ label: 'burst', db: s.db, duties, sink, redis: statsRedis, sinkBase, count: BURST, dayOffset: 20_000, dueOffsetMs: () => 0, windowMs: 0, expectedScheduleMs: BURST / 20, log });
+      }
+      const rssEnd = process.memoryUsage().rss;
+      const loadAfter = os.loadavg();
+
+      for (const p of [spread, burst]) {
+        if (!p) continue;
+        log(
+          `timers: ${p.label}: fired ${fmt(p.fired)}/${fmt(p.timers)}; lateness p50 ${fmt(p.lateness.p50)} ms p99 ${fmt(p.lateness.p99)} ms max ${fmt(p.lateness.max)} ms; ` +
+            `${fmt(p.emails)} emails (${fmt(p.uniqueEmails)} distinct) in ${fmt(p.emailSpanMs)} ms = ${fmt(p.emailRate)}/s (${fmt((p.emailRate / raw.rate) * 100)}% of raw); ` +
+            `delivery p50 ${fmt(p.delivery.p50)} ms p99 ${fmt(p.delivery.p99)} ms`,
+        );
+      }
+
+      const ms = (x: number) => (Number.isFinite(x) ? fmt(x) : '–');
+      const ratio = spread.emailRate / raw.rate;
+      const p99Met = spread.lateness.p99 < P99_TARGET_MS && spread.fired === spread.timers;
+      const burstRatio = burst ? burst.emailRate / raw.rate : NaN;
+      const phaseRow = (p: PhaseResult) =>
+        `| ${p.label === 'spread' ? `${fmt(p.timers)} due over ${fmt(WINDOW_MS / 1000)} s` : `${fmt(p.timers)} due at one instant`} | ${fmt(p.fired)} | ${ms(p.lateness.p50)} | ${ms(p.lateness.p99)} | ${ms(p.lateness.max)} | ${fmt(p.lateness.over1s)} | ` +
+        `${fmt(p.uniqueEmails)} (${fmt(p.emails - p.uniqueEmails)} dup., ${fmt(p.unexpected)} unexpected) | ${ms(p.delivery.p50)} / ${ms(p.delivery.p99)} / ${ms(p.delivery.max)} | ${fmt(p.fireRate)} | **${fmt(p.emailRate)}** | ${fmt((p.emailRate / raw.rate) * 100)}% | ${fmt(p.wallMs / 1000, 1)} s |`;
+      const markdown = [
+        `Same run, same Redis (${BENCH_REDIS_URL.replace(/\/\/[^@]*@/, '//')}), same PostgreSQL; everything on this one machine (${os.cpus().length} logical CPUs shared by PostgreSQL, Redis, the workers and the SMTP sink). ` +
+          `Worker concurrency ${concurrency} (WORKER_CONCURRENCY, the default) for the raw baseline and Upkeep's main worker alike; Upkeep's email worker runs ${Math.min(concurrency * 2, 20)} at a time as it does in production. ` +
+          `EMAIL_RATE_PER_SECOND=${fmt(EMAIL_RATE)} (the configuration's ceiling; the production default is ${loadConfig({}).emailRatePerSecond}), far above the rates below, so the limiter is not what limits them. ` +
+          `Logging at ${config.logLevel} (JSON, to /dev/null: its CPU cost counts).`,
+        '',
+        `**Raw BullMQ**: ${fmt(RAW_JOBS)} jobs added in \`addBulk\` batches of ${fmt(ADD_BATCH)} (deterministic ids, removed on completion, like timer jobs) to a scratch queue while a no-op \`Worker\` ` +
+          `(concurrency ${concurrency}) processes them: **${fmt(raw.rate)} jobs/s** from the first add to the last completion (${fmt(raw.ms)} ms; the adds alone took ${fmt(raw.addMs)} ms), after an unreported 5,000-job warm-up.`,
+        '',
+        `**Upkeep end to end**: ${fmt(COMMUNITIES)} communities, each with a property company holding a service-contract duty and that company's manager (half zh-CN, half en). ` +
+          `Timers of kind \`duty.contract-ending\` (deterministic ids \`duty-ending-<duty>-<n>d-<end>\`, ${fmt(TIMERS / COMMUNITIES)} per duty) are scheduled through \`scheduleTimers\` in transactions of ${fmt(SCHEDULE_BATCH)} ` +
+          `while the workers already run in this process (\`startWorkers\`: relay woken by LISTEN upkeep_outbox, main worker, rate-limited email worker, nodemailer to \`SMTP_URL\`, the worker pool of PostgreSQL connections as in production). ` +
+          `Each firing locks the timer, runs the real handler (re-reads the duty, resolves the holder's managers and the committee, renders zh-CN or en, writes an in-app and an email notification) and marks the timer fired in one transaction; ` +
+          `the relay hands the email to the email queue; the email worker claims the row, sends over SMTP and marks it sent. The sink is an \`smtp-server\` on 127.0.0.1 in a child process that records each message's Message-ID and arrival time. ` +
+          `Before the measured scenarios, an unreported warm-up of ${fmt(warm.timers)} timers goes through the whole pipeline.`,
+        '',
+        'What is counted:',
+        '- **lateness** = `fired_at − due_at` of each timer, from the timers table (`fired_at` is set in the transaction that runs the handler, so it includes relay, BullMQ delay and the handler, not the email);',
+        '- **due → email in sink** = arrival time in the SMTP sink minus the timer\'s due time, per email matched by Message-ID (this includes the email relay, the email queue and SMTP);',
+        '- **fires/s** = timers fired / (last `fired_at` − first `fired_at`); **emails/s** = messages accepted by the sink / (last arrival − first arrival): the end-to-end notification rate; the ratio is emails/s ÷ raw BullMQ jobs/s;',
+        `- every email is checked against the expected Message-IDs (one per timer): duplicates and unexpected messages would show; ${spread.sentRows === spread.timers ? 'every email row of the spread scenario is `sent`' : `email rows marked sent: ${fmt(spread.sentRows)} of ${fmt(spread.timers)}`}.`,
+        '',
+        '| Scenario | fired | lateness p50 ms | p99 ms | max ms | fired > 1 s late | emails in sink | due → email in sink p50 / p99 / max ms | fires/s | emails/s | of raw BullMQ | wall |',
+        '|---|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|',
+        phaseRow(spread),
+        ...(burst ? [phaseRow(burst)] : []),
+        '',
+        `Where the CPU went during each scenario (from the first scheduling transaction to the last email), in ms of CPU per notification, next to the raw BullMQ run's per job: ` +
+          `this process (the workers: BullMQ, pg, nodemailer, handlers, templates), the PostgreSQL backends serving the scratch database (/proc, not counting WAL writer and checkpointer), ` +
+          `Redis (the whole server: INFO cpu), the SMTP sink; and the machine as a whole (/proc/stat), whose remainder is what other processes took.`,
+        '',
+        '| ms CPU per notification (per job for raw) | workers (Node) | PostgreSQL | Redis | SMTP sink | sum | machine busy during it | of which others |',
+        '|---|---:|---:|---:|---:|---:|---:|---:|',
+        `| raw BullMQ (per job) | ${fmt(raw.nodeMs / RAW_JOBS, 3)} | – | ${fmt(raw.redisMs / RAW_JOBS, 3)} | – | ${fmt((raw.nodeMs + raw.redisMs) / RAW_JOBS, 3)} | – | – |`,
+        ...[spread, burst].filter((p): p is PhaseResult => p !== undefined).map((p) => {
+          const c = p.cpu;
+          const per = (x: number) => fmt(x / p.timers, 3);
+          const ours = c.nodeMs + c.pgMs + c.redisMs + c.sinkMs;
+          return `| ${p.label} | ${per(c.nodeMs)} | ${per(c.pgMs)} | ${per(c.redisMs)} | ${per(c.sinkMs)} | ${per(ours)} | ${fmt((c.machineBusyMs / c.machineMs) * 100)}% of ${os.cpus().length} CPUs over ${fmt(c.wallMs / 1000, 1)} s | ${fmt(Math.max(0, ((c.machineBusyMs - ours) / c.machineMs) * 100))}% |`;
+        }),
+        '',
+        `Scheduling: ${fmt(spread.timers)} timers in ${fmt(spread.scheduleMs)} ms (${fmt(spread.timers / (spread.scheduleMs / 1000))} timers/s through \`scheduleTimers\`, relayed meanwhile); the first was due ${fmt(spread.leadMs / 1000, 1)} s after the last commit. ` +
+          `Wall time counts from the first scheduling transaction to the last email (plus 1 s waiting for stragglers). RSS of this process (the workers, with the bench's bookkeeping) after the spread scenario ${mib(rssAfter)}, at the end ${mib(rssEnd)}.`,
+        '',
+        `**Targets** (issue 3): p99 lateness under 1 s: **${p99Met ? 'met' : 'not met'}** (${ms(spread.lateness.p99)} ms). ` +
+          `End-to-end notifications at least 50% of raw BullMQ: **${ratio >= RATIO_TARGET ? 'met' : 'not met'}** for the scenario as specified (${fmt(ratio * 100)}%)` +
+          (burst ? `; at capacity (all due at once) **${fmt(burstRatio * 100)}%** (${burstRatio >= RATIO_TARGET ? 'met' : 'not met'}).` : '.') +
+          ` Note that with ${fmt(TIMERS)} timers due evenly over ${fmt(WINDOW_MS / 1000)} s the end-to-end rate cannot exceed about ${fmt(TIMERS / (WINDOW_MS / 1000))}/s however fast the engine is (it only has that many due per second), which is why the burst scenario measures the capacity.`,
+        '',
+        `Machine load average (1 / 5 / 15 min) when this section started: ${loadBefore.map((x) => fmt(x, 2)).join(' / ')}; when it ended: ${loadAfter.map((x) => fmt(x, 2)).join(' / ')} ` +
+          `(on ${os.cpus().length} logical CPUs; anything above the bench's own load means other processes competed for the CPU).`,
+      ].join('\n');
+      return { markdown };
+    } finally {
+      await workers?.close().catch(() => {});
+      await workerDb?.destroy().catch(() => {});
+      await sink.close().catch(() => {});
+      await deletePrefix(prefix).catch(() => {});
+      statsRedis.disconnect();
+      await s.close();
+      log(`timers: dropped ${s.dbName}`);
+    }
+  },
+};
+
+// Started as a child by startSink(): the SMTP sink, until told to close.
+if (process.env[SINK_ENV] && process.send && import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  serveSink().catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

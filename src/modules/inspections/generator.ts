@@ -1,0 +1,212 @@
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import type { Db, Trx } from '../../db/index.js';
+import { recordAudit } from '../audit/audit.service.js';
+import { dutyHoldersOf } from '../duties/duties.service.js';
+import { scheduleTimers, type TimerSpec } from '../timers/timers.service.js';
+import * as repo from './inspections.repository.js';
+import { occurrencesWithNext } from './recurrence.js';
+import { firstTaskTimer, taskTimes } from './rules.js';
+
+/**
+ * Task generation on a rolling horizon (issue 6), for every active plan at once.
+ *
+ * Each plan keeps a watermark (next_occurrence_at: the first occurrence it has no task for); a
+ * pass looks only at plans whose watermark enters [now, now + horizon), so a pass with nothing to
+ * do reads an index and stops. Plans are taken in batches of whole communities, each batch in one
+ * transaction: the plans are locked (FOR NO KEY UPDATE, in id order), their occurrences computed
+ * from the RRULE, the tasks inserted in one statement (INSERT … SELECT FROM unnest … ON CONFLICT
+ * DO NOTHING), the first reminder of each scheduled in one statement, the watermarks moved, and one audit event
+ * written per community. Running it twice, even at the same time, creates nothing new: the second
+ * run waits for the first's locks, then sees the moved watermarks; and the unique index on
+ * (plan, occurrence) stands behind that anyway.
+ */
+
+const DAY_MS = 86_400_000;
+
+export interface GenerateOptions {
+  horizonDays: number;
+  now?: Date;
+  /** Plans per transaction (whole communities: a batch ends at a community boundary). */
+  batchPlans?: number;
+  /** Batches in flight at once (each its own transaction and connection). */
+  concurrency?: number;
+  logger?: Pick<Logger, 'warn' | 'debug'>;
+}
+
+export interface GenerateResult {
+  plans: number;
+  tasks: number;
+  timers: number;
+  communities: number;
+  failedPlans: number;
+  /** Where the time went, ms summed over batches (batches overlap when concurrency > 1). */
+  phases: Record<Phase, number>;
+}
+
+type Phase = 'lock' | 'dutyHolders' | 'occurrences' | 'insertTasks' | 'timers' | 'watermarks' | 'audit';
+const noPhases = (): Record<Phase, number> => ({ lock: 0, dutyHolders: 0, occurrences: 0, insertTasks: 0, timers: 0, watermarks: 0, audit: 0 });
+
+type LockedPlan = Awaited<ReturnType<typeof repo.lockPlansForGeneration>>[number];
+
+/**
+ * Occurrences for one pass, shared by plans with the same rule, start and zone (communities that
+ * adopted the defaults in the same month): the RRULE is evaluated once per distinct recurrence.
+ */
+type OccurrenceMemo = Map<string, ReturnType<typeof occurrencesWithNext>>;
+
+async function generateBatch(trx: Trx, ids: string[], now: Date, horizonEnd: Date, memo: OccurrenceMemo, logger?: GenerateOptions['logger']): Promise<GenerateResult> {
+  const phases = noPhases();
+  let mark = performance.now();
+  const lap = (phase: Phase) => {
+    const t = performance.now();
+    phases[phase] += t - mark;
+    mark = t;
+  };
+  const plans = await repo.lockPlansForGeneration(trx, ids, horizonEnd);
+  lap('lock');
+  const result: GenerateResult = { plans: plans.length, tasks: 0, timers: 0, communities: 0, failedPlans: 0, phases };
+  if (plans.length === 0) return result;
+
+  // Plans assigned to "the duty holder" follow it when the duty changed hands.
+  const followers = plans.filter((p) => p.assignee_source === 'duty_holder');
+  const holders = await dutyHoldersOf(trx, followers.map((p) => ({ communityId: p.community_id, category: p.category })), now);
+  for (const p of followers) {
+    const org = holders.get(`${p.community_id}|${p.category}`)?.organizationId ?? null;
+    if (org === p.assignee_org_id) continue;
+    await repo.followDutyHolder(trx, p.id, org, now);
+    await recordAudit(trx, {
+      communityId: p.community_id,
+      actorUserId: null,
+      action: 'inspection_plan.assignee_followed_duty',
+      entityType: 'inspection_plan',
+      entityId: p.id,
+      before: { assigneeOrgId: p.assignee_org_id },
+      after: { assigneeOrgId: org },
+    });
+    p.assignee_org_id = org;
+  }
+  lap('dutyHolders');
+
+  const tasks: repo.NewTask[] = [];
+  const marks: Array<{ planId: string; next: Date | null }> = [];
+  const byPlan = new Map<string, LockedPlan>();
+  for (const p of plans) {
+    byPlan.set(p.id, p);
+    const from = p.next_occurrence_at && p.next_occurrence_at > now ? p.next_occurrence_at : now;
+    let computed: ReturnType<typeof occurrencesWithNext>;
+    try {
+      const key = `${p.rrule}|${p.dtstart_local}|${p.time_zone}|${from.getTime()}`;
+      const known = memo.get(key);
+      computed = known ?? occurrencesWithNext({ rrule: p.rrule, dtstartLocal: p.dtstart_local, timeZone: p.time_zone }, from, horizonEnd);
+      if (!known) memo.set(key, computed);
+    } catch (err) {
+      // Rules are validated when written; one that cannot be evaluated now stays for a person to fix.
+      result.failedPlans++;
+      logger?.warn({ planId: p.id, err: (err as Error).message }, 'inspection plan rule cannot be evaluated; skipped');
+      continue;
+    }
+    if (p.facility_set.length === 0) {
+      // Nothing to inspect yet: looked at again on the next pass.
+      marks.push({ planId: p.id, next: computed.occurrences[0] ?? computed.next });
+      continue;
+    }
+    for (const o of computed.occurrences) {
+      const times = taskTimes(o, { leadTimeMinutes: p.lead_time_minutes, dueWindowMinutes: p.due_window_minutes });
+      tasks.push({
+        planId: p.id,
+        communityId: p.community_id,
+        kind: p.kind,
+        category: p.category,
+        planVersion: p.version,
+        occurrenceAt: o,
+        availableAt: times.availableAt,
+        dueAt: times.dueAt,
+        facilityIds: p.facility_set,
+        assigneeOrgId: p.assignee_org_id,
+        assigneeUserId: p.assignee_user_id,
+      });
+    }
+    marks.push({ planId: p.id, next: computed.next });
+  }
+
+  lap('occurrences');
+  const created = await repo.insertTasks(trx, tasks);
+  lap('insertTasks');
+  // The first step of each task's reminder ladder; each step's handler schedules the next.
+  const specs: TimerSpec[] = created.map((t) => {
+    const s = firstTaskTimer({ id: t.id, availableAt: t.available_at, dueAt: t.due_at }, byPlan.get(t.plan_id)?.escalate_after_minutes ?? 2880, now);
+    return { kind: s.kind, subjectId: t.id, communityId: t.community_id, dueAt: s.dueAt, jobId: s.jobId, payload: { taskId: t.id } };
+  });
+  await scheduleTimers(trx, specs);
+  lap('timers');
+  await repo.setWatermarks(trx, marks);
+  lap('watermarks');
+
+  // One audit event per community with what was scheduled; chains in a fixed order.
+  const perCommunity = new Map<string, typeof created>();
+  for (const t of created) {
+    const list = perCommunity.get(t.community_id) ?? [];
+    list.push(t);
+    perCommunity.set(t.community_id, list);
+  }
+  for (const communityId of [...perCommunity.keys()].sort()) {
+    const list = perCommunity.get(communityId) as typeof created;
+    await recordAudit(trx, {
+      communityId,
+      actorUserId: null,
+      action: 'inspection_tasks.generated',
+      entityType: 'inspection_task',
+      entityId: null,
+      after: {
+        horizonEnd: horizonEnd.toISOString(),
+        tasks: list.map((t) => ({ id: t.id, planId: t.plan_id, occurrenceAt: t.occurrence_at, dueAt: t.due_at })),
+      },
+    });
+  }
+  lap('audit');
+  result.tasks = created.length;
+  result.timers = specs.length;
+  result.communities = perCommunity.size;
+  return result;
+}
+
+/** Splits the work list into batches of whole communities of about `size` plans. */
+function batches(rows: Array<{ id: string; community_id: string }>, size: number): string[][] {
+  const out: string[][] = [];
+  let current: string[] = [];
+  let lastCommunity: string | null = null;
+  for (const r of rows) {
+    if (current.length >= size && r.community_id !== lastCommunity) {
+      out.push(current);
+      current = [];
+    }
+    current.push(r.id);
+    lastCommunity = r.community_id;
+  }
+  if (current.length) out.push(current);
+  return out;
+}
+
+/** One generation pass over every active plan whose next occurrence enters the horizon. */
+export async function generateTasks(db: Db, opts: GenerateOptions): Promise<GenerateResult> {
+  const now = opts.now ?? new Date();
+  const horizonEnd = new Date(now.getTime() + opts.horizonDays * DAY_MS);
+  const work = await repo.plansToGenerate(db, horizonEnd);
+  const queue = batches(work, opts.batchPlans ?? 1_000);
+  const total: GenerateResult = { plans: 0, tasks: 0, timers: 0, communities: 0, failedPlans: 0, phases: noPhases() };
+  const memo: OccurrenceMemo = new Map();
+  const runOne = async () => {
+    for (let ids = queue.shift(); ids; ids = queue.shift()) {
+      const r = await db.transaction().execute((trx) => generateBatch(trx, ids, now, horizonEnd, memo, opts.logger));
+      total.plans += r.plans;
+      total.tasks += r.tasks;
+      total.timers += r.timers;
+      total.communities += r.communities;
+      total.failedPlans += r.failedPlans;
+      for (const k of Object.keys(total.phases) as Phase[]) total.phases[k] += r.phases[k];
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 2) }, runOne));
+  return total;
+}
