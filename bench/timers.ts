@@ -525,7 +525,7 @@ export const timers: Benchmark = {
     // 1. Raw BullMQ on the same Redis (and a short warm-up of it first, not reported).
     await rawBullmq(Math.min(5_000, RAW_JOBS), concurrency);
     const raw = await rawBullmq(RAW_JOBS, concurrency);
-    log(`timers: raw BullMQ: ${fmt(RAW_JOBS)} jobs in ${fmt(raw.ms)} ms (adds took ${fmt(raw.addMs)} ms): ${fmt(raw.rate)} jobs/s at concurrency ${concurrency}`);
+    log(`timers: raw BullMQ: ${fmt(RAW_JOBS)} jobs in ${fmt(raw.ms)} ms (adds took ${fmt(raw.addMs)} ms): ${fmt(raw.rate)} jobs/s at concurrency ${concurrency}; CPU ms per job: node ${fmt(raw.nodeMs / RAW_JOBS, 3)}, redis ${fmt(raw.redisMs / RAW_JOBS, 3)}`);
 
     // 2. Upkeep end to end.
     const s = await scratchApp();
@@ -581,7 +581,8 @@ export const timers: Benchmark = {
         log(
           `timers: ${p.label}: fired ${fmt(p.fired)}/${fmt(p.timers)}; lateness p50 ${fmt(p.lateness.p50)} ms p99 ${fmt(p.lateness.p99)} ms max ${fmt(p.lateness.max)} ms; ` +
             `${fmt(p.emails)} emails (${fmt(p.uniqueEmails)} distinct) in ${fmt(p.emailSpanMs)} ms = ${fmt(p.emailRate)}/s (${fmt((p.emailRate / raw.rate) * 100)}% of raw); ` +
-            `delivery p50 ${fmt(p.delivery.p50)} ms p99 ${fmt(p.delivery.p99)} ms`,
+            `delivery p50 ${fmt(p.delivery.p50)} ms p99 ${fmt(p.delivery.p99)} ms; CPU ms per notification: node ${fmt(p.cpu.nodeMs / p.timers, 2)}, pg ${fmt(p.cpu.pgMs / p.timers, 2)}, ` +
+            `redis ${fmt(p.cpu.redisMs / p.timers, 2)}, sink ${fmt(p.cpu.sinkMs / p.timers, 2)}; machine ${fmt((p.cpu.machineBusyMs / p.cpu.machineMs) * 100)}% busy`,
         );
       }
 

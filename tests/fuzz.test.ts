@@ -459,6 +459,8 @@ function stringArb(s: Schema, pools: Pools, field: string, clean: boolean): fc.A
     { arbitrary: fc.string({ unit: 'grapheme', minLength: min, maxLength: Math.min(max, 20) }), weight: 2 },
     { arbitrary: fc.string({ unit: 'binary', minLength: min, maxLength: Math.min(max, 20) }), weight: 1 },
     { arbitrary: fc.constantFrom(...NASTY_STRINGS).map(fit), weight: 3 },
+    // Schema-valid text PostgreSQL cannot store (a NUL byte) or that is unusual UTF-16.
+    { arbitrary: fc.constantFrom('\u0000', 'a\u0000b', '漏水\u0000', '\ud800', 'x\udfff').map(fit), weight: 2 },
     { arbitrary: fc.constant(max <= 100_000 ? 'ж'.repeat(max) : 'x'.repeat(1000)), weight: 1 },
     ...(pool?.length ? [{ arbitrary: fc.constantFrom(...pool), weight: 3 }] : []),
   );
@@ -750,11 +752,18 @@ const HOSTILE_CURSORS = ['t', 'k', 'd'].flatMap((key) =>
   ),
 );
 
-function queryArb(op: Operation, pools: Pools, clean: boolean): fc.Arbitrary<string> {
-  if (clean) {
+type Level = 'clean' | 'edges' | 'hostile';
+
+function queryArb(op: Operation, pools: Pools, level: Level): fc.Arbitrary<string> {
+  if (level !== 'hostile') {
+    const clean = level === 'clean';
     const entries = op.query
-      .filter((p) => p.name !== 'cursor')
-      .map((p) => fc.option(valueArb(p.schema, pools, p.name, true), { nil: undefined }).map((v): Array<[string, string]> => (v === undefined ? [] : [[p.name, String(v)]])));
+      .filter((p) => !clean || p.name !== 'cursor')
+      .map((p) =>
+        fc
+          .option(p.name === 'cursor' ? fc.constantFrom(...HOSTILE_CURSORS) : valueArb(p.schema, pools, p.name, clean), { nil: undefined })
+          .map((v): Array<[string, string]> => (v === undefined ? [] : [[p.name, String(v)]])),
+      );
     return fc.tuple(...entries).map((e) => toQuery(e.flat()));
   }
   const entries = op.query.map((p) =>
@@ -823,7 +832,11 @@ function allowedOnRefusal(op: Operation, status: number): string[] {
 /** A successful GET writes nothing but the audit trail (reads of personal data are recorded). */
 const GET_MAY_WRITE = new Set(['audit_events', 'audit_verifications']);
 
-type Mode = 'clean' | 'actor' | 'params' | 'query' | 'body' | 'headers' | 'all';
+/**
+ * clean: what a real client sends; edges: the same with schema-valid edge values (NUL bytes,
+ * extreme dates and numbers, odd cursors); the others: that one part hostile; all: everything.
+ */
+type Mode = 'clean' | 'edges' | 'actor' | 'params' | 'query' | 'body' | 'headers' | 'all';
 
 interface Sample {
   mode: Mode;
@@ -968,31 +981,35 @@ describe(`OpenAPI fuzzer (seed ${SEED}, ${RUNS} runs per operation)`, () => {
     it(op.key, { timeout: 60_000 }, async () => {
       const global = await loadPools();
       const own = { a: await loadPools(w.a.community.id), b: await loadPools(w.b.community.id) };
-      const bodyArb = (world: 'a' | 'b', clean: boolean): fc.Arbitrary<BodySpec> => {
-        const pools = clean ? own[world] : global;
+      const bodyArb = (world: 'a' | 'b', level: Level): fc.Arbitrary<BodySpec> => {
+        const pools = own[world];
         switch (op.bodyKind) {
           case 'json':
-            return clean ? jsonBodyArb(op.bodySchema, pools, true) : fc.oneof(jsonBodyArb(op.bodySchema, own[world], false), jsonBodyArb(op.bodySchema, global, false));
+            if (level === 'clean') return jsonBodyArb(op.bodySchema, pools, true);
+            // Schema-valid, but with edge values: the handler and the database get to see them.
+            if (level === 'edges') return valueArb(op.bodySchema ?? {}, pools, '', false).map((v): BodySpec => ({ kind: 'valid-edges', contentType: 'application/json', payload: toJson(v) }));
+            return fc.oneof(jsonBodyArb(op.bodySchema, pools, false), jsonBodyArb(op.bodySchema, global, false));
           case 'csv':
-            return clean ? cleanCsvArb(op, pools) : hostileCsvArb(op, own[world]);
+            return level === 'clean' ? cleanCsvArb(op, pools) : hostileCsvArb(op, pools);
           case 'multipart':
             return multipartBodyArb();
           default:
-            return clean ? fc.constant<BodySpec>({ kind: 'none' }) : jsonBodyArb({ type: 'object' }, pools, false);
+            return level === 'clean' ? fc.constant<BodySpec>({ kind: 'none' }) : jsonBodyArb({ type: 'object' }, global, false);
         }
       };
       const hasDeviceHeaders = op.headers.some((h) => h.name === 'x-device-id');
       // Mostly one hostile dimension at a time, so each check is reached with the others passing.
       const sampleArb: fc.Arbitrary<Sample> = fc
-        .tuple(fc.constantFrom<'a' | 'b'>('a', 'b'), fc.constantFrom<Mode>('clean', 'clean', 'clean', 'actor', 'params', 'query', 'body', 'body', 'headers', 'all', 'all'))
+        .tuple(fc.constantFrom<'a' | 'b'>('a', 'b'), fc.constantFrom<Mode>('clean', 'clean', 'clean', 'edges', 'edges', 'actor', 'params', 'query', 'body', 'body', 'headers', 'all', 'all'))
         .chain(([world, mode]) => {
           const hostile = (dim: Mode) => mode === dim || mode === 'all';
+          const level = (dim: Mode): Level => (hostile(dim) ? 'hostile' : mode === 'edges' ? 'edges' : 'clean');
           return fc.record({
             mode: fc.constant(mode),
             actor: mode === 'actor' ? hostileActorArb(world) : mode === 'all' ? fc.oneof(cleanActorArb(world), hostileActorArb(world)) : cleanActorArb(world),
             params: fc.tuple(...op.params.map((p) => paramArb(op, p, own[world], global, !hostile('params')))),
-            query: queryArb(op, hostile('query') ? global : own[world], !hostile('query')),
-            body: bodyArb(world, !hostile('body')),
+            query: queryArb(op, hostile('query') ? global : own[world], level('query')),
+            body: bodyArb(world, level('body')),
             extraHeaders: hostile('headers') ? fc.constantFrom(...EXTRA_HEADERS) : fc.constant({}),
             deviceHeaders: hasDeviceHeaders ? deviceHeadersArb(world, !hostile('headers') && !hostile('actor')) : fc.constant({}),
           });
@@ -1031,6 +1048,20 @@ describe(`OpenAPI fuzzer (seed ${SEED}, ${RUNS} runs per operation)`, () => {
         throw new Error(`${op.key} failed after ${result.numRuns} run(s) — replay with FUZZ_SEED=${SEED} (this operation's seed ${seed}, path ${result.counterexamplePath})\n${error}`);
       }
     });
+  });
+
+  it('control: the change detector sees inserts, updates and deletes in any table', async () => {
+    expect(TABLES).toEqual(expect.arrayContaining(['tickets', 'audit_events', 'units', 'owners', 'fund_requests', 'users']));
+    const base = await snapshot();
+    await t.db.updateTable('facilities').set({ location: `moved-${uniq()}` }).where('id', '=', w.a.facility.id).execute();
+    const updated = await snapshot();
+    expect(changedTables(base, updated)).toEqual(['facilities']);
+    const building = await makeBuilding(t.db, w.a.community.id, `tmp-${uniq()}`);
+    const inserted = await snapshot();
+    expect(changedTables(updated, inserted)).toEqual(['buildings']);
+    await t.db.deleteFrom('buildings').where('id', '=', building.id).execute();
+    const deleted = await snapshot();
+    expect(changedTables(inserted, deleted)).toEqual(['buildings']);
   });
 
   it('leaves both communities’ audit chains intact', async () => {
@@ -1145,9 +1176,10 @@ describe('targeted hostile input', () => {
     for (const q of ["' OR 1=1 --", "%' OR '1'='1", "'; DROP TABLE tickets; --", '") OR ("1"="1', '\\%', '%%', '1; SELECT pg_sleep(5)', "' UNION SELECT password_hash FROM users --", '{"$ne":null}']) {
       expect(await search(q), q).toEqual([]);
     }
-    // A NUL byte cannot reach PostgreSQL as text: refused, not a 500.
+    // A NUL byte cannot reach PostgreSQL as text (22021): refused with 400, not a 500.
     const nul = await pm({ method: 'GET', url: `${API}/tickets?q=${encodeURIComponent('a\u0000b')}` });
-    expect(nul.statusCode, nul.body).toBeLessThan(500);
+    expect(nul.statusCode, nul.body).toBe(400);
+    expect(errorShapeProblem(nul)).toBeUndefined();
     expect(await count('tickets')).toBe(tickets);
   });
 
@@ -1198,6 +1230,34 @@ describe('targeted hostile input', () => {
     expect(await count('units')).toBe(units);
   });
 
+  it('answers malformed and overlong URLs in the error shape (400 BAD_URL, 414)', async () => {
+    for (const url of [`${API}/communities/%zz`, `${API}/tickets/%E0%A4%A/comments`, `${API}/public/facilities/%C0%AF`]) {
+      const res = await pm({ method: 'GET', url });
+      expect(res.statusCode, `${url}: ${res.body}`).toBe(400);
+      expect(errorShapeProblem(res), res.body).toBeUndefined();
+      expect(res.json().error.code).toBe('BAD_URL');
+    }
+    const long = await pm({ method: 'GET', url: `${API}/communities/${'a'.repeat(150)}/buildings` });
+    expect(long.statusCode).toBe(414);
+    expect(errorShapeProblem(long), long.body).toBeUndefined();
+    expect(long.body).not.toContain('a'.repeat(150));
+  });
+
+  it('answers 400 to a cursor whose time JavaScript reads but PostgreSQL refuses (22009)', async () => {
+    const cursor = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const zero = '00000000-0000-0000-0000-000000000000';
+    for (const url of [
+      `${API}/organizations?cursor=${cursor({ t: '+275760-09-13T00:00:00Z', id: zero })}`,
+      `${API}/communities?cursor=${cursor({ t: '+275760-09-13T00:00:00Z', id: zero })}`,
+      `${API}/tickets?cursor=${cursor({ k: '+275760-09-13T00:00:00Z', id: zero })}`,
+      `${API}/notifications?cursor=${cursor({ t: '-271821-04-20T00:00:00Z', id: zero })}`,
+    ]) {
+      const res = await pm({ method: 'GET', url });
+      expect(res.statusCode, `${url}: ${res.body}`).toBe(400);
+      expect(errorShapeProblem(res)).toBeUndefined();
+    }
+  });
+
   it('answers 413 to enormous bodies, JSON and CSV alike', async () => {
     const huge = JSON.stringify({ communityId: world.community.id, title: 'x', description: 'y'.repeat(3 * 1024 * 1024) });
     for (const url of [`${API}/tickets`, `${API}/communities/${world.community.id}/buildings`, `${API}/fund-requests`, `${API}/public/facilities/${world.facility.qr_token}/reports`]) {
@@ -1245,11 +1305,16 @@ describe('targeted hostile input', () => {
       const res = await pm({ method: 'POST', url: `${API}/communities/${world.community.id}/units`, payload: { buildingId: building.id, number, areaM2: '50.00', owners: [{ name: owner }] } });
       expect([201, 400, 409], `${number}/${owner}: ${res.body}`).toContain(res.statusCode);
     }
-    for (const title of ['\u200b', '漏水\u0000', 'a\u0000', '\u0000']) {
+    const zeroWidth = await pm({ method: 'POST', url: `${API}/tickets`, payload: { communityId: world.community.id, title: '\u200b', category: 'roof' } });
+    expect([201, 400], zeroWidth.body).toContain(zeroWidth.statusCode);
+    // A NUL byte in text (22021 from PostgreSQL) is the client's mistake: 400, nothing stored.
+    const tickets = await count('tickets');
+    for (const title of ['漏水\u0000', 'a\u0000', '\u0000']) {
       const res = await pm({ method: 'POST', url: `${API}/tickets`, payload: { communityId: world.community.id, title, category: 'roof' } });
-      expect(res.statusCode, `${JSON.stringify(title)}: ${res.body}`).toBeLessThan(500);
-      if (res.statusCode >= 400) expect(errorShapeProblem(res)).toBeUndefined();
+      expect(res.statusCode, `${JSON.stringify(title)}: ${res.body}`).toBe(400);
+      expect(errorShapeProblem(res)).toBeUndefined();
     }
+    expect(await count('tickets')).toBe(tickets);
     // The unit register reads them back.
     const list = await pm({ method: 'GET', url: `${API}/communities/${world.community.id}/units?limit=200` });
     expect(list.statusCode).toBe(200);

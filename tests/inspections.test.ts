@@ -8,7 +8,7 @@ import { generateTasks } from '../src/modules/inspections/generator.js';
 import { onInspectionTimer } from '../src/modules/inspections/inspections.timers.js';
 import { createPlan, type PlanInput } from '../src/modules/inspections/inspections.service.js';
 import { occurrencesBetween } from '../src/modules/inspections/recurrence.js';
-import { taskTimerPlan } from '../src/modules/inspections/rules.js';
+import { firstTaskTimer } from '../src/modules/inspections/rules.js';
 import { handleTimerFire, type TimerJobContext } from '../src/modules/timers/timers.jobs.js';
 import { createTimerHandlers } from '../workers/registry.js';
 import { createTestApp, type TestApp } from './helpers/app.js';
@@ -95,9 +95,9 @@ describe('plans', () => {
       expect(task.occurrence_at.getTime() - task.available_at.getTime()).toBe(2 * DAY);
       // 09:00 in Shanghai.
       expect(task.occurrence_at.getUTCHours()).toBe(1);
+      // The first step of the reminder ladder; each step schedules the next when it fires.
       const timers = await timersOf(task.id);
-      expect(timers.map((x) => x.kind)).toEqual(['inspection.due-tomorrow', 'inspection.overdue', 'inspection.escalate']);
-      expect(timers.map((x) => x.job_id)).toEqual([`inspection-due-tomorrow-${task.id}`, `inspection-overdue-${task.id}`, `inspection-escalate-${task.id}`]);
+      expect(timers.map((x) => [x.kind, x.job_id, x.due_at.getTime()])).toEqual([['inspection.due-tomorrow', `inspection-due-tomorrow-${task.id}`, task.due_at.getTime() - DAY]]);
     }
     const detail = await as(t.app, A.users.technician.id)({ method: 'GET', url: `${API}/inspection-plans/${plan.id}` });
     expect(detail.statusCode).toBe(200);
@@ -184,8 +184,13 @@ describe('generation', () => {
     const unique = await sql<{ n: number }>`SELECT count(DISTINCT (plan_id, occurrence_at))::int AS n FROM inspection_tasks WHERE community_id = ${community.id}`.execute(t.db);
     expect(unique.rows[0]?.n).toBe(expected);
     const timers = await sql<{ n: number }>`SELECT count(*)::int AS n FROM timers WHERE subject_id = ANY(${made.map((m) => m.id)}::text[])`.execute(t.db);
-    const expectedTimers = made.reduce((n, m) => n + taskTimerPlan({ id: m.id, availableAt: m.available_at, dueAt: m.due_at }, 2880, now).length, 0);
-    expect(timers.rows[0]?.n).toBe(expectedTimers);
+    expect(timers.rows[0]?.n).toBe(made.length);
+    const firstKinds = await sql<{ kind: string; due_at: Date; task_due: Date; available_at: Date }>`
+      SELECT x.kind, x.due_at, t.due_at AS task_due, t.available_at FROM timers x JOIN inspection_tasks t ON t.id::text = x.subject_id WHERE t.community_id = ${community.id}`.execute(t.db);
+    for (const r of firstKinds.rows) {
+      const first = firstTaskTimer({ id: 'x', availableAt: r.available_at, dueAt: r.task_due }, 2880, now);
+      expect([r.kind, r.due_at.getTime()]).toEqual([first.kind, first.dueAt.getTime()]);
+    }
 
     const r3 = await generateTasks(t.db, { horizonDays, now });
     expect(await count()).toBe(expected);
@@ -271,7 +276,7 @@ describe('editing and deactivating a plan', () => {
     // The cancelled tasks' timers are cancelled; the new tasks have theirs.
     for (const f of futureTasks.slice(1)) expect((await timersOf(f.id)).every((x) => x.state === 'cancelled')).toBe(true);
     const fresh = afterEdit.find((x) => x.plan_version === 2) as (typeof afterEdit)[number];
-    expect((await timersOf(fresh.id)).map((x) => x.state)).toEqual(['pending', 'pending', 'pending']);
+    expect((await timersOf(fresh.id)).map((x) => x.state)).toEqual(['pending']);
     // The started task still asks for the checklist of its version.
     const detail = await tech({ method: 'GET', url: `${API}/inspection-tasks/${started.id}` });
     expect(detail.json().checklist.map((i: { id: string }) => i.id)).toEqual(['alarm', 'doors', 'ride']);
@@ -382,28 +387,39 @@ describe('reminders and escalation (a controllable clock)', () => {
     const [task] = await tasksOf(plan.id);
     if (!task) throw new Error('no task');
     expect(task.due_at.getTime()).toBeLessThan(Date.now() - 2 * DAY);
-    const timers = await timersOf(task.id);
-    expect(timers.map((x) => x.kind)).toEqual(['inspection.due-tomorrow', 'inspection.overdue', 'inspection.escalate']);
-    for (const x of timers) expect(x.due_at.getTime()).toBeLessThan(Date.now());
+    const timer = async (kind: string) => {
+      const found = (await timersOf(task.id)).find((x) => x.kind === kind);
+      if (!found) throw new Error(`no ${kind} timer`);
+      return found;
+    };
+    expect((await timersOf(task.id)).map((x) => x.kind)).toEqual(['inspection.due-tomorrow']);
+    const dueTomorrowTimer = await timer('inspection.due-tomorrow');
+    expect(dueTomorrowTimer.due_at.getTime()).toBe(task.due_at.getTime() - DAY);
 
-    await fire((timers[0] as { id: string }).id);
+    await fire(dueTomorrowTimer.id);
     const dueTomorrow = await notificationsLike(`inspection-due-tomorrow-${task.id}`);
     expect(dueTomorrow.map((n) => n.recipient_user_id)).toEqual([A.users.contractor.id]);
     expect(dueTomorrow[0]?.subject).toContain('明天到期');
+    // Firing scheduled the next step, at the due time (in the past here: it fires at once).
+    const overdueTimer = await timer('inspection.overdue');
+    expect(overdueTimer.due_at.getTime()).toBe(task.due_at.getTime());
+    expect((await t.db.selectFrom('inspection_tasks').select('status').where('id', '=', task.id).executeTakeFirstOrThrow()).status).toBe('scheduled');
 
-    await fire((timers[1] as { id: string }).id);
+    await fire(overdueTimer.id);
     const missed = await t.db.selectFrom('inspection_tasks').select(['status', 'missed_at']).where('id', '=', task.id).executeTakeFirstOrThrow();
     expect(missed.status).toBe('missed');
     const overdue = await notificationsLike(`inspection-overdue-${task.id}`);
     expect(overdue.map((n) => n.recipient_user_id).sort()).toEqual([A.users.contractor.id, A.users.propertyManager.id].sort());
     expect(overdue[0]?.template).toBe('inspection.reminder');
 
-    await fire((timers[2] as { id: string }).id);
+    const escalateTimer = await timer('inspection.escalate');
+    expect(escalateTimer.due_at.getTime()).toBe(task.due_at.getTime() + 2 * DAY);
+    await fire(escalateTimer.id);
     const escalated = await notificationsLike(`inspection-escalate-${task.id}`);
     expect(escalated.map((n) => n.recipient_user_id).sort()).toEqual([A.users.committeeChair.id, A.users.committeeMember.id].sort());
     expect((await t.db.selectFrom('inspection_tasks').select('escalated_at').where('id', '=', task.id).executeTakeFirstOrThrow()).escalated_at).not.toBeNull();
     // Fired once: firing again changes nothing.
-    await fire((timers[2] as { id: string }).id);
+    await fire(escalateTimer.id);
     expect(await notificationsLike(`inspection-escalate-${task.id}`)).toHaveLength(2);
     expect((await timersOf(task.id)).map((x) => x.state)).toEqual(['fired', 'fired', 'fired']);
 
@@ -481,6 +497,8 @@ describe('electronic patrol', () => {
     expect((await as(t.app, A.users.authority.id)({ method: 'POST', url: `${API}/patrol/checkins`, payload: { qrToken: l1.qr_token } })).statusCode).toBe(403);
     expect((await as(t.app, B.users.technician.id)({ method: 'POST', url: `${API}/patrol/checkins`, payload: { qrToken: l1.qr_token } })).statusCode).toBe(404);
     expect((await scan('no-such-token-at-all')).statusCode).toBe(404);
+    const nobody = await makeUser(t.db);
+    expect((await as(t.app, nobody.id)({ method: 'POST', url: `${API}/patrol/checkins`, payload: { qrToken: l1.qr_token } })).statusCode).toBe(404);
   });
 });
 

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_PLANS, defaultStart, localiseDefault } from '../src/modules/inspections/defaults.js';
 import { nextOccurrence, occurrencesBetween, occurrencesWithNext, RecurrenceError, validateRecurrence, type Recurrence } from '../src/modules/inspections/recurrence.js';
-import { checkResult, patrolStep, SEVERITY_PRIORITY, taskTimerPlan, taskTimes } from '../src/modules/inspections/rules.js';
+import { checkResult, firstTaskTimer, nextTaskTimer, patrolStep, SEVERITY_PRIORITY, taskTimerPlan, taskTimes } from '../src/modules/inspections/rules.js';
 import { render } from '../src/modules/notifications/templates.js';
 
 /**
@@ -288,6 +288,11 @@ describe('inspection rules', () => {
       { kind: 'inspection.overdue', dueAt: at('2027-05-08T01:00Z'), jobId: 'inspection-overdue-abc' },
       { kind: 'inspection.escalate', dueAt: at('2027-05-10T01:00Z'), jobId: 'inspection-escalate-abc' },
     ]);
+    // Only the first step is scheduled with the task; each step's handler schedules the next.
+    expect(firstTaskTimer({ id: 'abc', ...times }, 2880, at('2027-05-01T00:00Z'))).toEqual(plan[0]);
+    expect(nextTaskTimer('inspection.due-tomorrow', { id: 'abc', dueAt: times.dueAt }, 2880)).toEqual(plan[1]);
+    expect(nextTaskTimer('inspection.overdue', { id: 'abc', dueAt: times.dueAt }, 2880)).toEqual(plan[2]);
+    expect(nextTaskTimer('inspection.escalate', { id: 'abc', dueAt: times.dueAt }, 2880)).toBeNull();
     // Due within a day of opening: no "due tomorrow".
     const short = taskTimes(occ, { leadTimeMinutes: 0, dueWindowMinutes: 600 });
     expect(taskTimerPlan({ id: 'x', ...short }, 60, at('2027-05-01T00:00Z')).map((p) => p.kind)).toEqual(['inspection.overdue', 'inspection.escalate']);

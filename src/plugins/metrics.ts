@@ -63,6 +63,8 @@ export interface MetricsOptions {
 
 export default fp(
   async (app, opts: MetricsOptions) => {
+    // Started with the first app, so the process counters (CPU…) count from then on.
+    processMetrics();
     const registry = new Registry();
     const httpDuration = new Histogram({
       name: 'upkeep_http_request_duration_seconds',

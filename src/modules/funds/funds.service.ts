@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Db, DbOrTrx, Trx } from '../../db/index.js';
 import { FUND_DOCUMENT_KINDS, type EmergencyKind, type FundingSource, type FundStatus } from '../../db/types.js';
 import { AppError, badRequest, conflict, forbidden, notFound, unprocessable } from '../../lib/errors.js';
@@ -6,10 +7,10 @@ import { recordAudit } from '../audit/audit.service.js';
 import { recipients } from '../notifications/recipients.js';
 import { cancelTimers, scheduleTimers, type TimerSpec } from '../timers/timers.service.js';
 import { apportion, belowTopUpThreshold } from './apportion.js';
-import { notifyMany } from './notify-many.js';
 import { buildElectorate } from './electorate.js';
 import { checkFundMove, fundingMatchesBudget, fundShareOfActual, type FundRole } from './fund-state.js';
 import * as repo from './funds.repository.js';
+import { notifyMany } from './notify-many.js';
 import { canOutcomeStillChange, tally, type DecisionType, type TallyResult } from './tally.js';
 
 export type FundRequestRow = NonNullable<Awaited<ReturnType<typeof repo.findRequest>>>;
@@ -151,7 +152,7 @@ export async function createFundRequest(db: Db, actor: Actor, access: CommunityA
 export async function currentTally(db: DbOrTrx, r: FundRequestRow): Promise<TallyResult | null> {
   if (r.final_tally) return r.final_tally as TallyResult;
   if (r.status !== 'voting') return null;
-  const [voters, ballots] = await Promise.all([repo.voters(db, r.id), repo.ballots(db, r.id)]);
+  const [voters, ballots] = await Promise.all([repo.voterAreas(db, r.id), repo.ballotChoices(db, r.id)]);
   return tally({
     decisionType: r.decision_type,
     electorate: { voters: voters.map((v) => ({ voterKey: v.voter_key, areaCentiM2: v.area_centi_m2 })), totalArea: voters.reduce((s, v) => s + v.area_centi_m2, 0), totalHeadcount: voters.length },
@@ -249,7 +250,7 @@ export async function closeVoteEarly(db: Db, actor: Actor, id: string) {
     const { request: r, roles } = await requestForActor(trx, actor, id, true);
     if (!roles.has('committee')) throw forbidden('The owners’ committee closes a vote');
     if (r.status !== 'voting') throw new AppError(409, 'ILLEGAL_TRANSITION', `This request is ${r.status}, not being voted on`);
-    const [voters, ballots] = await Promise.all([repo.voters(trx, r.id), repo.ballots(trx, r.id)]);
+    const [voters, ballots] = await Promise.all([repo.voterAreas(trx, r.id), repo.ballotChoices(trx, r.id)]);
     const electorate = { voters: voters.map((v) => ({ voterKey: v.voter_key, areaCentiM2: v.area_centi_m2 })), totalArea: voters.reduce((s, v) => s + v.area_centi_m2, 0), totalHeadcount: voters.length };
     const deadlinePassed = r.vote_closes_at !== null && r.vote_closes_at <= new Date();
     if (!deadlinePassed && canOutcomeStillChange(electorate, ballots.map((b) => ({ voterKey: b.voter_key, choice: b.choice })), r.decision_type)) {
@@ -600,10 +601,10 @@ export async function requestDetail(db: DbOrTrx, r: FundRequestRow) {
     repo.links(db, r.id),
     repo.documents(db, r.id),
     repo.objections(db, r.id),
-    scopeUnitIds(db, r.id),
+    repo.scopeUnitCount(db, r.id),
     currentTally(db, r),
   ]);
-  return { lines, funding, links, documents, objections, unitCount: units.length, tally: t };
+  return { lines, funding, links, documents, objections, unitCount: units, tally: t };
 }
 
 /**
@@ -615,7 +616,12 @@ export async function noticeRows(db: DbOrTrx, r: FundRequestRow) {
     .selectFrom('fund_request_units as s')
     .innerJoin('units as u', 'u.id', 's.unit_id')
     .innerJoin('buildings as b', 'b.id', 'u.building_id')
-    .leftJoin('fund_voters as v', (j) => j.onRef('v.request_id', '=', 's.request_id').on((eb) => eb(eb.ref('u.id'), '=', eb.fn.any('v.unit_ids'))))
+    // Each unit's voter: the voters' unit lists unnested and hash-joined (a join on
+    // u.id = ANY(v.unit_ids) compares every unit with every voter: minutes at 20,000 units).
+    .leftJoin(
+      (eb) => eb.selectFrom('fund_voters').select(['request_id', 'voter_key', sql<string>`unnest(unit_ids)`.as('unit_id')]).where('request_id', '=', r.id).as('v'),
+      (j) => j.onRef('v.unit_id', '=', 'u.id'),
+    )
     .leftJoin('fund_ballots as bl', (j) => j.onRef('bl.request_id', '=', 'v.request_id').onRef('bl.voter_key', '=', 'v.voter_key'))
     .leftJoin('unit_ledger_entries as e', (j) => j.onRef('e.request_id', '=', 's.request_id').onRef('e.unit_id', '=', 'u.id').on('e.kind', '=', 'debit'))
     .select(['u.id as unit_id', 'b.name as building', 'u.number', 'u.area_centi_m2', 'bl.choice', 'bl.channel', 'v.voter_key', 'e.amount_cents'])

@@ -13,12 +13,13 @@ import { firstTaskTimer, taskTimes } from './rules.js';
  *
  * Each plan keeps a watermark (next_occurrence_at: the first occurrence it has no task for); a
  * pass looks only at plans whose watermark enters [now, now + horizon), so a pass with nothing to
- * do reads an index and stops. Plans are taken in batches of whole communities, each batch in one
- * transaction: the plans are locked (FOR NO KEY UPDATE, in id order), their occurrences computed
- * from the RRULE, the tasks inserted in one statement (INSERT … SELECT FROM unnest … ON CONFLICT
- * DO NOTHING), the first reminder of each scheduled in one statement, the watermarks moved, and one audit event
- * written per community. Running it twice, even at the same time, creates nothing new: the second
- * run waits for the first's locks, then sees the moved watermarks; and the unique index on
+ * do reads the plans once and stops. Plans are taken in batches of whole communities, each batch
+ * in one transaction: the communities' plans are locked (advisory locks, in community order, the
+ * same lock plan edits take), the plans read, their occurrences computed from the RRULE, the tasks
+ * inserted in one statement (INSERT … SELECT FROM unnest … ON CONFLICT DO NOTHING), the first
+ * reminder of each scheduled in one statement, the watermarks moved, and one audit event written
+ * per community. Running it twice, even at the same time, creates nothing new: the second run
+ * waits for the first's locks, then reads the moved watermarks; and the unique index on
  * (plan, occurrence) stands behind that anyway.
  */
 
@@ -47,7 +48,12 @@ export interface GenerateResult {
 type Phase = 'lock' | 'dutyHolders' | 'occurrences' | 'insertTasks' | 'timers' | 'watermarks' | 'audit';
 const noPhases = (): Record<Phase, number> => ({ lock: 0, dutyHolders: 0, occurrences: 0, insertTasks: 0, timers: 0, watermarks: 0, audit: 0 });
 
-type LockedPlan = Awaited<ReturnType<typeof repo.lockPlansForGeneration>>[number];
+type LockedPlan = Awaited<ReturnType<typeof repo.plansForGeneration>>[number];
+
+interface Batch {
+  ids: string[];
+  communityIds: string[];
+}
 
 /**
  * Occurrences for one pass, shared by plans with the same rule, start and zone (communities that
@@ -55,7 +61,8 @@ type LockedPlan = Awaited<ReturnType<typeof repo.lockPlansForGeneration>>[number
  */
 type OccurrenceMemo = Map<string, ReturnType<typeof occurrencesWithNext>>;
 
-async function generateBatch(trx: Trx, ids: string[], now: Date, horizonEnd: Date, memo: OccurrenceMemo, logger?: GenerateOptions['logger']): Promise<GenerateResult> {
+async function generateBatch(trx: Trx, batch: Batch, now: Date, horizonEnd: Date, memo: OccurrenceMemo, logger?: GenerateOptions['logger']): Promise<GenerateResult> {
+  const { ids, communityIds } = batch;
   const phases = noPhases();
   let mark = performance.now();
   const lap = (phase: Phase) => {
@@ -63,7 +70,8 @@ async function generateBatch(trx: Trx, ids: string[], now: Date, horizonEnd: Dat
     phases[phase] += t - mark;
     mark = t;
   };
-  const plans = await repo.lockPlansForGeneration(trx, ids, horizonEnd);
+  await repo.lockCommunities(trx, communityIds);
+  const plans = await repo.plansForGeneration(trx, ids, horizonEnd);
   lap('lock');
   const result: GenerateResult = { plans: plans.length, tasks: 0, timers: 0, communities: 0, failedPlans: 0, phases };
   if (plans.length === 0) return result;
@@ -171,20 +179,22 @@ async function generateBatch(trx: Trx, ids: string[], now: Date, horizonEnd: Dat
   return result;
 }
 
-/** Splits the work list into batches of whole communities of about `size` plans. */
-function batches(rows: Array<{ id: string; community_id: string }>, size: number): string[][] {
-  const out: string[][] = [];
-  let current: string[] = [];
-  let lastCommunity: string | null = null;
+/** Splits the work list (by community) into batches of whole communities of about `size` plans. */
+function batches(rows: Array<{ id: string; community_id: string }>, size: number): Batch[] {
+  const out: Batch[] = [];
+  let current: Batch = { ids: [], communityIds: [] };
   for (const r of rows) {
-    if (current.length >= size && r.community_id !== lastCommunity) {
-      out.push(current);
-      current = [];
+    const last = current.communityIds[current.communityIds.length - 1];
+    if (r.community_id !== last) {
+      if (current.ids.length >= size) {
+        out.push(current);
+        current = { ids: [], communityIds: [] };
+      }
+      current.communityIds.push(r.community_id);
     }
-    current.push(r.id);
-    lastCommunity = r.community_id;
+    current.ids.push(r.id);
   }
-  if (current.length) out.push(current);
+  if (current.ids.length) out.push(current);
   return out;
 }
 
@@ -197,8 +207,9 @@ export async function generateTasks(db: Db, opts: GenerateOptions): Promise<Gene
   const total: GenerateResult = { plans: 0, tasks: 0, timers: 0, communities: 0, failedPlans: 0, phases: noPhases() };
   const memo: OccurrenceMemo = new Map();
   const runOne = async () => {
-    for (let ids = queue.shift(); ids; ids = queue.shift()) {
-      const r = await db.transaction().execute((trx) => generateBatch(trx, ids, now, horizonEnd, memo, opts.logger));
+    for (let batch = queue.shift(); batch; batch = queue.shift()) {
+      const b = batch;
+      const r = await db.transaction().execute((trx) => generateBatch(trx, b, now, horizonEnd, memo, opts.logger));
       total.plans += r.plans;
       total.tasks += r.tasks;
       total.timers += r.timers;

@@ -17,7 +17,11 @@ export function findPlan(db: DbOrTrx, id: string) {
   return db.selectFrom('inspection_plans').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-export function lockPlan(db: DbOrTrx, id: string) {
+/** Locks one plan for a change, after the lock on its community's plans (lockCommunities). */
+export async function lockPlan(db: DbOrTrx, id: string) {
+  const found = await db.selectFrom('inspection_plans').select('community_id').where('id', '=', id).executeTakeFirst();
+  if (!found) return undefined;
+  await lockCommunities(db, [found.community_id]);
   return db.selectFrom('inspection_plans').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
 }
 
@@ -109,7 +113,11 @@ const FACILITY_SET = sql<string[]>`CASE WHEN cardinality(p.facility_ids) > 0 THE
               WHERE f.community_id = p.community_id AND f.category = ANY(p.categories) AND f.status <> 'decommissioned'), '{}')
   END`;
 
-/** Active plans whose next occurrence enters the horizon, by community then id (the generator's work list). */
+/**
+ * Active plans whose next occurrence enters the horizon, by community then id (the generator's
+ * work list). No index on the watermark: a scan of the plans is cheap, and moving a watermark
+ * stays a HOT update (the table has room on its pages for that).
+ */
 export async function plansToGenerate(db: DbOrTrx, horizonEnd: Date) {
   return db
     .selectFrom('inspection_plans')
@@ -122,11 +130,25 @@ export async function plansToGenerate(db: DbOrTrx, horizonEnd: Date) {
 }
 
 /**
- * Locks a batch of plans for generation (ids ascending: two generators never deadlock; an edit
- * waits for the batch, and a second generator re-reads the moved watermark and skips), with the
- * facilities each covers now. Plans no longer due (deactivated, generated meanwhile) drop out.
+ * Serialises work on the plans of these communities for the rest of the transaction: generation
+ * passes and plan edits take it (in community order, so they never deadlock); a second pass that
+ * waited then reads the watermarks the first one moved and skips those plans. Advisory locks:
+ * the plans' rows are written once (the watermark), not locked and then written.
  */
-export async function lockPlansForGeneration(db: DbOrTrx, ids: string[], horizonEnd: Date) {
+export async function lockCommunities(db: DbOrTrx, communityIds: string[]) {
+  if (communityIds.length === 0) return;
+  const ids = [...new Set(communityIds.map((c) => c.toLowerCase()))].sort();
+  await sql`
+    SELECT pg_advisory_xact_lock(s.h) FROM (
+      SELECT hashtextextended('inspections:' || c, 0) AS h FROM unnest(${ids}::text[]) AS c ORDER BY c OFFSET 0
+    ) s`.execute(db);
+}
+
+/**
+ * A batch of plans for generation, read after lockCommunities, with the facilities each covers
+ * now. Plans no longer due (deactivated, generated meanwhile) drop out.
+ */
+export async function plansForGeneration(db: DbOrTrx, ids: string[], horizonEnd: Date) {
   if (ids.length === 0) return [];
   const { rows } = await sql<{
     id: string;
@@ -151,8 +173,7 @@ export async function lockPlansForGeneration(db: DbOrTrx, ids: string[], horizon
            p.next_occurrence_at, ${FACILITY_SET} AS facility_set
     FROM inspection_plans p
     WHERE p.id = ANY(${ids}::uuid[]) AND p.active AND p.next_occurrence_at < ${horizonEnd}
-    ORDER BY p.id
-    FOR NO KEY UPDATE OF p`.execute(db);
+    ORDER BY p.id`.execute(db);
   return rows;
 }
 

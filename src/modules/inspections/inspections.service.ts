@@ -570,8 +570,6 @@ export interface CheckinOutcome {
   checkin: { id: string; facilityId: string; facilityName: string; checkedInAt: Date; taskId: string | null; position: number | null };
   advanced: boolean;
   taskId: string | null;
-  taskStatus: InspectionTaskStatus | null;
-  progress: { done: number; total: number } | null;
   expected: { facilityId: string; facilityName: string; position: number } | null;
   message: string;
 }
@@ -619,14 +617,12 @@ export async function checkIn(db: Db, actor: Actor, qrToken: string, now = new D
     const base = { id: checkin.id, facilityId: facility.id, facilityName: facility.name, checkedInAt: checkin.checked_in_at, taskId: checkin.task_id, position: checkin.position };
     if (chosen) {
       const t = chosen.task;
-      const status = await completeIfDone(trx, actor, t, t.progress + 1, now);
+      await completeIfDone(trx, actor, t, t.progress + 1, now);
       const total = t.facility_ids.length;
       return {
         checkin: base,
         advanced: true,
         taskId: t.id,
-        taskStatus: status,
-        progress: { done: t.progress + 1, total },
         expected: null,
         message: chosen.complete
           ? zh
@@ -645,8 +641,6 @@ export async function checkIn(db: Db, actor: Actor, qrToken: string, now = new D
         checkin: base,
         advanced: false,
         taskId: firstStep.task.id,
-        taskStatus: firstStep.task.status,
-        progress: { done: firstStep.task.progress, total: firstStep.task.facility_ids.length },
         expected: { facilityId: s.expectedFacilityId, facilityName: name, position: s.expectedPosition },
         message: zh
           ? `签到已记录，但顺序不对：巡更「${firstStep.task.plan_name}」的下一个点位是第 ${s.expectedPosition + 1} 个「${name}」，本次签到不计入路线进度。`
@@ -658,8 +652,6 @@ export async function checkIn(db: Db, actor: Actor, qrToken: string, now = new D
         checkin: base,
         advanced: false,
         taskId: firstStep.task.id,
-        taskStatus: firstStep.task.status,
-        progress: { done: firstStep.task.progress, total: firstStep.task.facility_ids.length },
         expected: null,
         message: zh ? '签到已记录；该点位在本次巡更中已签到过。' : 'Check-in recorded; this stop was already checked in on this patrol.',
       };
@@ -668,8 +660,6 @@ export async function checkIn(db: Db, actor: Actor, qrToken: string, now = new D
       checkin: base,
       advanced: false,
       taskId: null,
-      taskStatus: null,
-      progress: null,
       expected: null,
       message: zh ? '签到已记录；您当前没有经过此点位的待完成巡更任务。' : 'Check-in recorded; you have no open patrol whose route passes here.',
     };
