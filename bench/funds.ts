@@ -9,9 +9,14 @@ import { Kysely, PostgresDialect, sql, type LogEvent } from 'kysely';
 import pg from 'pg';
 import { buildApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
+// For its side effect too: bigint columns read as numbers, as in the app (the child builds its own pool).
 import type { Db } from '../src/db/index.js';
+import '../src/db/index.js';
 import type { Database } from '../src/db/types.js';
 import { createQueue } from '../src/jobs/queue.js';
+import { apportion, belowTopUpThreshold } from '../src/modules/funds/apportion.js';
+import { tally as tallyOfLists } from '../src/modules/funds/tally.js';
+import * as fundsRepo from '../src/modules/funds/funds.repository.js';
 import { createRedis } from '../src/lib/redis.js';
 import { BENCH_DATABASE_URL, BENCH_REDIS_URL, fmt, managedCommunity, median, mib, scratchApp, type Benchmark, type ScratchApp } from './scratch.js';
 
@@ -457,6 +462,8 @@ const ms1 = (n: number) => fmt(n, n < 10 ? 2 : 1);
 /* ------------------------------------------------------------------------------------------- */
 /* The run                                                                                       */
 
+class RolledBack extends Error {}
+
 interface Call {
   status: number;
   ms: number;
@@ -517,6 +524,9 @@ export const funds: Benchmark = {
       dbUrl.pathname = `/${s.dbName}`;
       const appServer = await startServer({ mode: 'app', databaseUrl: dbUrl.toString() });
       servers.push(appServer);
+      const rssAt: Array<{ at: string; rss: number }> = [];
+      const checkpoint = async (at: string) => rssAt.push({ at, rss: (await appServer.stats()).rss });
+      await checkpoint('started, idle');
       const token = (userId: string) => s.app.jwt.sign({ sub: userId, typ: 'access' });
       const manager = token(seeded.managerUserId);
       const chair = token(seeded.chairUserId);
@@ -557,6 +567,7 @@ export const funds: Benchmark = {
       const move = (to: string, extra: object = {}, note = '', target?: number) => step(`transition → ${to}`, 'POST', `/api/v1/fund-requests/${requestId}/transitions`, chair, { to, ...extra }, 200, note, target);
       await move('voting', { voteClosesAt: new Date(Date.now() + 14 * 86_400_000).toISOString() }, 'fixes the electorate: scope with owners read, voters grouped, written; timers; every owner notified');
 
+      await checkpoint('vote opened');
       const voterRows = await sql<{ voter_key: string; kind: string; user_id: string | null; units: number }>`
         SELECT v.voter_key, v.kind, cardinality(v.unit_ids) AS units,
                (SELECT o.user_id FROM owners o WHERE o.id = ANY (v.owner_ids) AND o.user_id IS NOT NULL ORDER BY o.id LIMIT 1) AS user_id
@@ -632,6 +643,8 @@ export const funds: Benchmark = {
       if (non200 > 0) throw new Error(`${non200} ballot casts did not answer 200`);
       const totalCastSeconds = allCalls.reduce((a, r) => a + r.seconds, 0);
 
+      await checkpoint('every ballot cast');
+
       // 3. Tally, close, notice, approval, works, acceptance, settlement.
       for (let i = 0; i < 3; i++) expectStatus(await call(appServer.url, 'GET', `/api/v1/fund-requests/${requestId}/tally`, chair), 200, 'tally warm-up');
       const tallyMs: number[] = [];
@@ -646,6 +659,14 @@ export const funds: Benchmark = {
       if (tally.totalHeadcount !== voters.length || tally.participatingHeadcount !== ballots.length) {
         throw new Error(`tally shows ${String(tally.participatingHeadcount)}/${String(tally.totalHeadcount)}, expected ${ballots.length}/${voters.length}`);
       }
+      // The live tally (summed in SQL) against the pure tally() of the lists, at this size.
+      const [vl, bl] = await Promise.all([fundsRepo.voters(s.db, requestId), fundsRepo.ballots(s.db, requestId)]);
+      const fromLists = tallyOfLists({
+        decisionType: 'use_fund',
+        electorate: { voters: vl.map((v) => ({ voterKey: v.voter_key, areaCentiM2: v.area_centi_m2 })), totalArea: vl.reduce((a, v) => a + v.area_centi_m2, 0), totalHeadcount: vl.length },
+        ballots: bl.map((b) => ({ voterKey: b.voter_key, choice: b.choice })),
+      });
+      if (JSON.stringify(fromLists) !== JSON.stringify(tally)) throw new Error('GET /tally differs from tally() of the voters and ballots');
       log(`funds: GET /tally × ${TALLY_CALLS}: p50 ${ms1(pct(tallyMs, 0.5))} ms, p99 ${ms1(pct(tallyMs, 0.99))} ms (outcome ${String(tally.outcome)})`);
       await step('GET /tally (one call, profiled)', 'GET', `/api/v1/fund-requests/${requestId}/tally`, chair, undefined, 200, `${fmt(voters.length)} voters, ${fmt(ballots.length)} ballots`, TALLY_TARGET_MS);
 
@@ -687,6 +708,49 @@ export const funds: Benchmark = {
       if (!sumExact || !onceEach || c.off_by_a_cent !== 0) throw new Error(`settlement check failed: ${JSON.stringify(c)} (fund share ${fundShare})`);
       log(`funds: settlement checked: ${fmt(c.debits)} debits summing exactly to ${fundShare} cents, each unit once, none a cent off; ${fmt(c.low)} accounts below 30%`);
       void settled;
+      await checkpoint('settled');
+      const notified = await sql<{ template: string; channel: string; n: number }>`
+        SELECT template, channel, count(*)::int AS n FROM notifications
+        WHERE dedupe_key LIKE ${`fund-settled-${requestId}|%`} OR dedupe_key LIKE ${`fund-top-up-${requestId}|%`} GROUP BY 1, 2 ORDER BY 1, 2`.execute(s.db);
+      const settleRows = notified.rows.reduce((a, r) => a + r.n, 0);
+
+      // The settlement's own work without HTTP and notifications: the same repository calls as
+      // the service's settle() (scope areas, apportion, debit every ledger, balances), in process,
+      // on a copy of the request with the same scope, in a transaction rolled back afterwards.
+      const money = { scope: 0, apportion: 0, debit: 0, balances: 0, total: 0 };
+      await s.db
+        .transaction()
+        .execute(async (trx) => {
+          const copy = await sql<{ id: string }>`
+            INSERT INTO fund_requests (community_id, title, description, path, decision_type, status, proposer_user_id, contractor_org_id, budget_cents, approval_mode, notice_days, outcome, actual_cost_cents, fund_share_cents)
+            SELECT community_id, title, description, path, decision_type, 'accepted', proposer_user_id, contractor_org_id, budget_cents, approval_mode, notice_days, outcome, actual_cost_cents, fund_share_cents
+            FROM fund_requests WHERE id = ${requestId}::uuid RETURNING id`.execute(trx);
+          const copyId = copy.rows[0]?.id as string;
+          await sql`INSERT INTO fund_request_units (request_id, unit_id) SELECT ${copyId}::uuid, unit_id FROM fund_request_units WHERE request_id = ${requestId}::uuid`.execute(trx);
+          let t = performance.now();
+          const t0 = t;
+          const lap = () => {
+            const now = performance.now();
+            const d = now - t;
+            t = now;
+            return d;
+          };
+          const units = await fundsRepo.scopeUnitAreas(trx, copyId);
+          money.scope = lap();
+          const parts = apportion(fundShare, units.map((u) => ({ unitId: u.id, areaCentiM2: u.area_centi_m2 })));
+          money.apportion = lap();
+          await fundsRepo.debitUnits(trx, seeded.communityId, copyId, parts, seeded.chairUserId, 'bench copy');
+          money.debit = lap();
+          const balances = await fundsRepo.balances(trx, units.map((u) => u.id));
+          units.filter((u) => belowTopUpThreshold(balances.get(u.id) ?? 0, u.first_deposit_cents));
+          money.balances = lap();
+          money.total = performance.now() - t0;
+          throw new RolledBack();
+        })
+        .catch((err: unknown) => {
+          if (!(err instanceof RolledBack)) throw err;
+        });
+      log(`funds: settlement's own work (no HTTP, no notifications): ${fmt(money.total)} ms (debits ${fmt(money.debit)} ms)`);
 
       // 4. The public notice with every unit.
       await step('GET /notice (profiled)', 'GET', `/api/v1/fund-requests/${requestId}/notice`, chair, undefined, 200, `${fmt(UNITS)} units with masked owners, choices and shares`);
@@ -703,6 +767,7 @@ export const funds: Benchmark = {
       noticeMs.sort((a, b) => a - b);
       log(`funds: GET /notice × ${NOTICE_CALLS}: median ${fmt(median(noticeMs))} ms, ${mib(noticeBytes)}`);
 
+      await checkpoint('notice served');
       const verify = await step('GET /audit/communities/:id/verify', 'GET', `/api/v1/audit/communities/${seeded.communityId}/verify`, chair, undefined, 200, 'the community’s hash chain, every ballot’s event included');
       const verified = verify.body as { ok: boolean; eventsChecked: number };
       if (!verified.ok) throw new Error(`the audit chain does not verify: ${JSON.stringify(verified)}`);
@@ -727,6 +792,9 @@ export const funds: Benchmark = {
       ];
       const serialDb = sumMs(serial.st.queries) / serial.st.requests;
       const concurrentDb = sumMs(concurrent.st.queries) / concurrent.st.requests;
+      const settleNotifyMs = (settle?.top ?? []).filter((q) => q.sql.startsWith('insert into "notifications"')).reduce((a, q) => a + q.ms, 0);
+      const settleNotifyInserts = (settle?.top ?? []).filter((q) => q.sql.startsWith('insert into "notifications"')).reduce((a, q) => a + q.count, 0);
+      const settleLedgerMs = (settle?.top ?? []).filter((q) => q.sql.startsWith('INSERT INTO unit_ledger_entries')).reduce((a, q) => a + q.ms, 0);
       const lockQ = (st: ServerStats) => st.queries.filter((q) => q.sql.includes('pg_advisory_xact_lock')).reduce((a, q) => a + q.ms, 0) / st.requests;
       const markdown = [
         `Seeded in SQL (batched \`INSERT … SELECT FROM unnest\`, ${fmt(seeded.ms / 1000, 1)} s, then \`ANALYZE\`): one community of **${fmt(seeded.units)} units** in ${seeded.buildingIds.length} buildings ` +
@@ -749,6 +817,8 @@ export const funds: Benchmark = {
         '|---|---:|---:|---|',
         `| GET /tally, ${fmt(voters.length)} voters and ${fmt(ballots.length)} ballots, ${TALLY_CALLS} calls one at a time | p50 ${ms1(pct(tallyMs, 0.5))} ms, p99 ${ms1(tallyP99)} ms | < ${TALLY_TARGET_MS} ms | ${met(tallyP99 < TALLY_TARGET_MS)} (p99) |`,
         `| Settle and apportion (the \`settled\` transition, one request) | ${ms1(settle?.ms ?? NaN)} ms | < ${fmt(SETTLE_TARGET_MS)} ms | ${met((settle?.ms ?? Infinity) < SETTLE_TARGET_MS)} |`,
+        `| — of which the settlement's own work (scope areas, apportion, debit ${fmt(UNITS)} ledgers, balances), in process, no HTTP, no notifications | ${ms1(money.total)} ms (debits ${ms1(money.debit)} ms) | < ${fmt(SETTLE_TARGET_MS)} ms | ${met(money.total < SETTLE_TARGET_MS)} |`,
+        `| — of which writing the settlement's notifications (${fmt(settleRows)} rows: ${notified.rows.map((r) => `${fmt(r.n)} ${r.template} ${r.channel}`).join(', ')}) | ${ms1(settleNotifyMs)} ms in ${settleNotifyInserts} INSERTs | | |`,
         `| Cast ballots through the API (every ballot, all passes) | ${fmt(ballotCount / totalCastSeconds)} ballots/s overall; ${fmt(sumRps('app'))}/s in the ${CONNECTIONS}-connection rounds | report | |`,
         `| Open the vote (fix the electorate of ${fmt(voters.length)} voters) | ${ms1(open?.ms ?? NaN)} ms | report | |`,
         `| GET /notice, ${fmt(UNITS)} units (${mib(noticeBytes)}), ${NOTICE_CALLS} calls | median ${fmt(median(noticeMs))} ms, max ${fmt(Math.max(...noticeMs))} ms | report | |`,
@@ -770,7 +840,7 @@ export const funds: Benchmark = {
         `| app, ${CONNECTIONS} connections, every query timed (next ${fmt(concurrent.r.requests)}) | | ${fmt(concurrent.r.requests)} | ${fmt(concurrent.r.rps)} | ${ms1(concurrent.r.p50)} | ${ms1(concurrent.r.p99)} | ${ms1(concurrent.r.max)} | | |`,
         '',
         `- **App / baseline throughput: ${fmt(ratio * 100, 1)}%** (${fmt(sumRps('app'))} vs ${fmt(sumRps('bare'))} req/s over both rounds). App p50 ${ms1(appLatencies.p50)} ms, p99 ${ms1(appLatencies.p99)} ms (worst round).`,
-        `- App server RSS at the end of the run: ${mib(finalStats.rss)}.`,
+        `- App server RSS: ${rssAt.map((x) => `${mib(x.rss)} ${x.at}`).join('; ')}; ${mib(finalStats.rss)} at the end.`,
         `- Where a ballot's time goes: ${fmt(queriesPerBallot, 2)} queries (auth: user and memberships; then in one transaction: the request \`FOR SHARE\`, the community and the owner ` +
           `stance for access, the caller's owner records, the voter, the ballot upsert, and the audit event: chain lock, last event, insert). One at a time they take ${ms1(serialDb)} ms of the ` +
           `${ms1(serial.r.p50)} ms p50. With ${CONNECTIONS} at a time they take ${ms1(concurrentDb)} ms per ballot, of which ${ms1(lockQ(concurrent.st))} ms waiting for the community's audit-chain lock ` +
@@ -798,7 +868,9 @@ export const funds: Benchmark = {
         }),
         '### Checks',
         '',
-        `- Tally: ${fmt(Number(tally.participatingHeadcount))} of ${fmt(Number(tally.totalHeadcount))} voters took part; outcome **${String(tally.outcome)}**; final at close.`,
+        `- Tally: ${fmt(Number(tally.participatingHeadcount))} of ${fmt(Number(tally.totalHeadcount))} voters took part; outcome **${String(tally.outcome)}**; final at close. ` +
+          `The live tally (figures summed in SQL) is identical, reasoning included, to the pure \`tally()\` of every voter and ballot read back.`,
+        `- Settlement request: ${ms1(settle?.ms ?? NaN)} ms, of which ${ms1(settleLedgerMs)} ms in the ledger INSERTs and ${ms1(settleNotifyMs)} ms in the notification INSERTs (as the server timed them).`,
         `- Settlement: fund share ¥${fmt(fundShare / 100, 2)} (actual cost ¥${fmt(actualCostCents / 100, 2)} × 342/380) apportioned over ${fmt(c.units)} units of ${fmt(Number(c.scope_area) / 100, 2)} m²: ` +
           `${fmt(c.debits)} debit entries (one per unit, ${c.missing} missing), summing to exactly ${fundShare} cents; no part a cent or more from its exact share (SQL, exact numeric); ` +
           `${fmt(c.low)} accounts now below 30% of their first deposit.`,

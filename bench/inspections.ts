@@ -139,6 +139,7 @@ export const inspections: Benchmark = {
   id: 'inspections',
   title: `Inspection task generation (${fmt(COMMUNITIES)} communities × ${fmt(PLANS)} plans, ${HORIZON_DAYS} days)`,
   async run(log) {
+    const loadBefore = os.loadavg();
     const s = await scratchApp();
     try {
       log(`inspections: scratch database ${s.dbName}; seeding ${fmt(COMMUNITIES)} communities × ${fmt(PLANS)} plans`);
@@ -183,7 +184,8 @@ export const inspections: Benchmark = {
         `| two runs at once, horizon widened to ${wider} days | ${fmt(concurrentMs)} | ${fmt(a.plans + b.plans)} | ${fmt(a.tasks + b.tasks)} | ${fmt(a.timers + b.timers)} | ${fmt(a.communities + b.communities)} | ${fmt(afterConcurrent.tasks)} | ${fmt(afterConcurrent.timers)} | no (plan, occurrence) twice: ${dupes === 0 ? '✓' : '✗'} |`,
         '',
         `- First run: ${fmt(first.after.tasks)} tasks (${fmt(first.after.patrols)} of them patrols), ${fmt((first.after.tasks / first.ms) * 1000)} tasks/s; ${fmt(first.after.timers)} timers; ${fmt(first.after.audits)} audit events. The second run reads the watermark index, finds no plan due and creates nothing.`,
-        `- inspection_tasks after the runs: ${mib(Number(size.rows[0]?.t))} with indexes (${mib(Number(size.rows[0]?.i))} of indexes). RSS after the first run ${mib(first.rss)}. Load average before/after: ${os.loadavg().map((l) => l.toFixed(2)).join(', ')}.`,
+        `- Where the first run's time went (ms summed over batches, which overlap ${CONCURRENCY} at a time): ${Object.entries(first.r.phases).map(([k, v]) => `${k} ${fmt(v)}`).join(', ')}. "lock" includes reading the plans with the facilities each covers; "occurrences" is the RRULE evaluation (once per distinct rule, start and zone in a pass).`,
+        `- inspection_tasks after the runs: ${mib(Number(size.rows[0]?.t))} with indexes (${mib(Number(size.rows[0]?.i))} of indexes). RSS after the first run ${mib(first.rss)}. Load average (1, 5, 15 min) before: ${loadBefore.map((l) => l.toFixed(2)).join(', ')}; after: ${os.loadavg().map((l) => l.toFixed(2)).join(', ')} on ${os.cpus().length} logical CPUs (other work on the machine slows every figure).`,
         `- Sizes: BENCH_INSPECTION_COMMUNITIES, BENCH_INSPECTION_PLANS, BENCH_INSPECTION_HORIZON_DAYS; batching: BENCH_INSPECTION_BATCH, BENCH_INSPECTION_CONCURRENCY.`,
       ].join('\n');
       return { markdown };

@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Queue, Worker } from 'bullmq';
 import { sql } from 'kysely';
+import pg from 'pg';
 import { pino } from 'pino';
 import { SMTPServer } from 'smtp-server';
 import { loadConfig, type Config } from '../src/config.js';
@@ -51,6 +52,8 @@ const COMMUNITIES = envInt('BENCH_TIMER_COMMUNITIES', 1_000);
 const WINDOW_MS = envInt('BENCH_TIMERS_WINDOW_MS', 60_000);
 const BURST = envInt('BENCH_TIMERS_BURST', 50_000, 0);
 const RAW_JOBS = envInt('BENCH_RAW_JOBS', TIMERS);
+/** The workers' PostgreSQL pool (src/db createDb's default is 10). */
+const PG_POOL = envInt('BENCH_PG_POOL', 10);
 /** The first timer is due this long after the last scheduling transaction committed (about). */
 const LEAD_MS = 10_000;
 const SCHEDULE_BATCH = 2_000;
@@ -299,6 +302,29 @@ function cpuUse(a: CpuSnap, b: CpuSnap): CpuUse {
   };
 }
 
+/* ------------------------------------ PostgreSQL statements ------------------------------------ */
+
+/**
+ * Every statement this process sends to PostgreSQL, counted by its text's start (BEGIN, COMMIT and
+ * each query the code builds): what one reminder costs in round trips. Counting is a Map update
+ * per query, negligible next to a round trip.
+ */
+const statementCounts = new Map<string, number>();
+let countStatements = false;
+{
+  const proto = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
+  const original = proto.query;
+  proto.query = function (this: unknown, ...args: unknown[]) {
+    if (countStatements) {
+      const q = args[0];
+      const text = typeof q === 'string' ? q : q && typeof q === 'object' && 'text' in q ? String((q as { text: unknown }).text) : '';
+      const key = text.replace(/\s+/g, ' ').trim().slice(0, 90);
+      statementCounts.set(key, (statementCounts.get(key) ?? 0) + 1);
+    }
+    return original.apply(this, args);
+  };
+}
+
 /* ----------------------------------------- Upkeep e2e -------------------------------------- */
 
 interface Duty {
@@ -406,6 +432,8 @@ interface PhaseResult {
   wallMs: number;
   drained: boolean;
   cpu: CpuUse;
+  /** Statements sent to PostgreSQL by this process during the scenario, by text (most frequent first). */
+  statements: Array<[string, number]>;
 }
 
 async function phase(opts: {
@@ -433,6 +461,8 @@ async function phase(opts: {
   const specs = timerSpecs(duties, 0, count, dueAt, opts.dayOffset);
   const expected = expectedMessageIds(duties, 0, count, opts.dayOffset, dueAt);
   const cpuBefore = await cpuSnap(db, sink, opts.redis);
+  statementCounts.clear();
+  countStatements = true;
   const ts = performance.now();
   await schedule(db, specs);
   const scheduleMs = performance.now() - ts;
@@ -450,6 +480,8 @@ async function phase(opts: {
     }
   }
   const drained = stats.messages - opts.sinkBase >= count;
+  countStatements = false;
+  const statements = [...statementCounts].sort((a, b) => b[1] - a[1]);
   const cpu = cpuUse(cpuBefore, await cpuSnap(db, sink, opts.redis));
   // Give stragglers (a duplicate, if any) a moment to show.
   await new Promise((r) => setTimeout(r, 1_000));
@@ -499,6 +531,7 @@ async function phase(opts: {
     wallMs,
     drained,
     cpu,
+    statements,
   };
 }
 
@@ -540,8 +573,8 @@ export const timers: Benchmark = {
       const dbUrl = new URL(BENCH_DATABASE_URL);
       dbUrl.pathname = `/${s.dbName}`;
       const config = { ...benchConfig({ SMTP_URL: sink.url }), databaseUrl: dbUrl.toString(), redisUrl: BENCH_REDIS_URL, queuePrefix: prefix };
-      // The worker process's own pool, as src/bootstrap/start.ts makes it (createDb defaults).
-      workerDb = createDb(dbUrl.toString());
+      // The worker process's pool: as src/bootstrap/start.ts makes it (createDb's default size) unless BENCH_PG_POOL says otherwise.
+      workerDb = createDb(dbUrl.toString(), { max: PG_POOL });
       // Production logging (info, JSON) to /dev/null: its cost is counted, its output dropped.
       const logger = pino({ level: config.logLevel }, pino.destination({ dest: '/dev/null', sync: false }));
       workers = await startWorkers({ config, db: workerDb, redisUrl: BENCH_REDIS_URL, logger, prefix, databaseUrl: dbUrl.toString() });
@@ -582,7 +615,8 @@ export const timers: Benchmark = {
           `timers: ${p.label}: fired ${fmt(p.fired)}/${fmt(p.timers)}; lateness p50 ${fmt(p.lateness.p50)} ms p99 ${fmt(p.lateness.p99)} ms max ${fmt(p.lateness.max)} ms; ` +
             `${fmt(p.emails)} emails (${fmt(p.uniqueEmails)} distinct) in ${fmt(p.emailSpanMs)} ms = ${fmt(p.emailRate)}/s (${fmt((p.emailRate / raw.rate) * 100)}% of raw); ` +
             `delivery p50 ${fmt(p.delivery.p50)} ms p99 ${fmt(p.delivery.p99)} ms; CPU ms per notification: node ${fmt(p.cpu.nodeMs / p.timers, 2)}, pg ${fmt(p.cpu.pgMs / p.timers, 2)}, ` +
-            `redis ${fmt(p.cpu.redisMs / p.timers, 2)}, sink ${fmt(p.cpu.sinkMs / p.timers, 2)}; machine ${fmt((p.cpu.machineBusyMs / p.cpu.machineMs) * 100)}% busy`,
+            `redis ${fmt(p.cpu.redisMs / p.timers, 2)}, sink ${fmt(p.cpu.sinkMs / p.timers, 2)}; machine ${fmt((p.cpu.machineBusyMs / p.cpu.machineMs) * 100)}% busy; ` +
+            `${fmt(p.statements.reduce((n, [, c]) => n + c, 0) / p.timers, 2)} SQL statements per notification (${p.statements.slice(0, 8).map(([t, n]) => `${t.slice(0, 40)}: ${fmt(n / p.timers, 2)}`).join('; ')})`,
         );
       }
 
@@ -604,7 +638,7 @@ export const timers: Benchmark = {
         '',
         `**Upkeep end to end**: ${fmt(COMMUNITIES)} communities, each with a property company holding a service-contract duty and that company's manager (half zh-CN, half en). ` +
           `Timers of kind \`duty.contract-ending\` (deterministic ids \`duty-ending-<duty>-<n>d-<end>\`, ${fmt(TIMERS / COMMUNITIES)} per duty) are scheduled through \`scheduleTimers\` in transactions of ${fmt(SCHEDULE_BATCH)} ` +
-          `while the workers already run in this process (\`startWorkers\`: relay woken by LISTEN upkeep_outbox, main worker, rate-limited email worker, nodemailer to \`SMTP_URL\`, the worker pool of PostgreSQL connections as in production). ` +
+          `while the workers already run in this process (\`startWorkers\`: relay woken by LISTEN upkeep_outbox, main worker, rate-limited email worker, nodemailer to \`SMTP_URL\`, a pool of ${PG_POOL} PostgreSQL connections${PG_POOL === 10 ? ', createDb\'s default, as in production' : ' (BENCH_PG_POOL)'}). ` +
           `Each firing locks the timer, runs the real handler (re-reads the duty, resolves the holder's managers and the committee, renders zh-CN or en, writes an in-app and an email notification) and marks the timer fired in one transaction; ` +
           `the relay hands the email to the email queue; the email worker claims the row, sends over SMTP and marks it sent. The sink is an \`smtp-server\` on 127.0.0.1 in a child process that records each message's Message-ID and arrival time. ` +
           `Before the measured scenarios, an unreported warm-up of ${fmt(warm.timers)} timers goes through the whole pipeline.`,
@@ -633,6 +667,13 @@ export const timers: Benchmark = {
           const ours = c.nodeMs + c.pgMs + c.redisMs + c.sinkMs;
           return `| ${p.label} | ${per(c.nodeMs)} | ${per(c.pgMs)} | ${per(c.redisMs)} | ${per(c.sinkMs)} | ${per(ours)} | ${fmt((c.machineBusyMs / c.machineMs) * 100)}% of ${os.cpus().length} CPUs over ${fmt(c.wallMs / 1000, 1)} s | ${fmt(Math.max(0, ((c.machineBusyMs - ours) / c.machineMs) * 100))}% |`;
         }),
+        '',
+        `PostgreSQL statements this process sent during the spread scenario (scheduling included: ${fmt(Math.ceil(spread.timers / SCHEDULE_BATCH))} transactions of ${fmt(SCHEDULE_BATCH)}), per notification: ` +
+          `**${fmt(spread.statements.reduce((n, [, c]) => n + c, 0) / spread.timers, 2)}** in all.`,
+        '',
+        '| Statement (start of its text) | per notification |',
+        '|---|---:|',
+        ...spread.statements.slice(0, 14).map(([text, n]) => `| \`${text.replace(/\|/g, '\\|')}${text.length >= 90 ? '…' : ''}\` | ${fmt(n / spread.timers, 3)} |`),
         '',
         `Scheduling: ${fmt(spread.timers)} timers in ${fmt(spread.scheduleMs)} ms (${fmt(spread.timers / (spread.scheduleMs / 1000))} timers/s through \`scheduleTimers\`, relayed meanwhile); the first was due ${fmt(spread.leadMs / 1000, 1)} s after the last commit. ` +
           `Wall time counts from the first scheduling transaction to the last email (plus 1 s waiting for stragglers). RSS of this process (the workers, with the bench's bookkeeping) after the spread scenario ${mib(rssAfter)}, at the end ${mib(rssEnd)}.`,

@@ -927,6 +927,8 @@ beforeAll(async () => {
         payload: { priority: 'P2', category: 'camera', respond: { value: 2, unit: 'hours' }, resolve: { value: 2, unit: 'working_days' }, calendar: 'working_hours' },
       }),
     );
+    // Inspection plans and tasks, where the module offers its defaults (best effort: it is optional here).
+    await as(t.app, world.users.committeeChair.id)({ method: 'POST', url: `${API}/communities/${world.community.id}/inspection-plans/adopt-defaults`, payload: {} });
     const registered = ok(await pm({ method: 'POST', url: `${API}/facilities/${world.facility.id}/devices`, payload: { name: '烟感-1' } }));
     devices[world === w.a ? 'a' : 'b'] = { id: registered.deviceId, secret: registered.secret };
     const fund = ok(

@@ -138,8 +138,14 @@ describe('plans', () => {
     expect(adopted.json().created).toHaveLength(5);
     const perimeter = adopted.json().created.find((p: { template: string }) => p.template === 'perimeter_alarms');
     expect(perimeter).toMatchObject({ rrule: 'FREQ=MONTHLY;INTERVAL=3;BYMONTHDAY=20', categories: ['perimeter_alarm'] });
-    // No perimeter alarms registered: no tasks yet, and the plan stays due for the next pass.
+    // No perimeter alarms registered: no tasks yet, and the plan stays due for the next pass…
     expect(await tasksOf(perimeter.id)).toHaveLength(0);
+    // …which makes them once there is one (quarterly: the next one is within 120 days).
+    const alarm = await makeFacility(t.db, X.community.id, 'perimeter_alarm');
+    await generateTasks(t.db, { horizonDays: 120 });
+    const perimeterTasks = await tasksOf(perimeter.id);
+    expect(perimeterTasks.length).toBeGreaterThanOrEqual(1);
+    expect(perimeterTasks[0]?.facility_ids).toEqual([alarm.id]);
     const again = await pm({ method: 'POST', url: `${API}/communities/${X.community.id}/inspection-plans/adopt-defaults` });
     expect(again.json().created).toEqual([]);
     const en = await as(t.app, X.users.committeeChair.id)({ method: 'GET', url: `${API}/communities/${X.community.id}/inspection-plans/suggestions` });

@@ -11,7 +11,7 @@ import { buildElectorate } from './electorate.js';
 import { checkFundMove, fundingMatchesBudget, fundShareOfActual, type FundRole } from './fund-state.js';
 import * as repo from './funds.repository.js';
 import { notifyMany } from './notify-many.js';
-import { canOutcomeStillChange, tally, type DecisionType, type TallyResult } from './tally.js';
+import { canOutcomeStillChange, tallyOfCounts, TallyInputError, type DecisionType, type TallyResult } from './tally.js';
 
 export type FundRequestRow = NonNullable<Awaited<ReturnType<typeof repo.findRequest>>>;
 
@@ -152,12 +152,14 @@ export async function createFundRequest(db: Db, actor: Actor, access: CommunityA
 export async function currentTally(db: DbOrTrx, r: FundRequestRow): Promise<TallyResult | null> {
   if (r.final_tally) return r.final_tally as TallyResult;
   if (r.status !== 'voting') return null;
-  const [voters, ballots] = await Promise.all([repo.voterAreas(db, r.id), repo.ballotChoices(db, r.id)]);
-  return tally({
-    decisionType: r.decision_type,
-    electorate: { voters: voters.map((v) => ({ voterKey: v.voter_key, areaCentiM2: v.area_centi_m2 })), totalArea: voters.reduce((s, v) => s + v.area_centi_m2, 0), totalHeadcount: voters.length },
-    ballots: ballots.map((b) => ({ voterKey: b.voter_key, choice: b.choice })),
-  });
+  // Summed in the database; refused as tally() refuses such lists (the schema's keys and checks
+  // make them impossible: a ballot's voter is a foreign key, one ballot per voter the primary key).
+  const f = await repo.tallyFigures(db, r.id);
+  if (f.totalHeadcount === 0) throw new TallyInputError('The electorate is empty');
+  if (f.badAreas > 0) throw new TallyInputError(`${f.badAreas} voter(s) with an invalid area`);
+  if (f.outsiders > 0) throw new TallyInputError(`${f.outsiders} ballot(s) from outside the electorate`);
+  if (f.badChoices > 0) throw new TallyInputError(`${f.badChoices} ballot(s) with an unknown choice`);
+  return tallyOfCounts({ decisionType: r.decision_type, totalArea: f.totalArea, totalHeadcount: f.totalHeadcount, counts: f.counts });
 }
 
 async function communityOf(trx: DbOrTrx, id: string) {

@@ -325,13 +325,40 @@ function reasoningFor(r: Omit<TallyResult, 'reasoning'>, approval: Threshold): R
 
 export function tally(input: { decisionType: DecisionType; electorate: TallyElectorate; ballots: readonly BallotInput[] }): TallyResult {
   const { decisionType, electorate, ballots } = input;
-  const approval = approvalThreshold(decisionType);
+  approvalThreshold(decisionType);
   const areaOf = validateElectorate(electorate);
-  const { counts: c } = count(areaOf, ballots);
+  const { counts } = count(areaOf, ballots);
+  return tallyOfCounts({ decisionType, totalArea: electorate.totalArea, totalHeadcount: electorate.totalHeadcount, counts });
+}
+
+/** Area and headcount per choice, as count() makes them from the ballots. */
+export type TallyCounts = Counts;
+
+/**
+ * The tally from the electorate's totals and the figures per choice, already counted (by
+ * tally() from its lists, or summed in the database by the service for a live tally, with the
+ * same checks). Throws TallyInputError on an empty electorate or figures that cannot come from
+ * one (not safe non-negative integers, more taking part than the electorate holds).
+ */
+export function tallyOfCounts(input: { decisionType: DecisionType; totalArea: number; totalHeadcount: number; counts: TallyCounts }): TallyResult {
+  const { decisionType, totalArea, totalHeadcount, counts } = input;
+  const approval = approvalThreshold(decisionType);
+  const c: Counts = {
+    agreeArea: counts.agreeArea,
+    agreeHeadcount: counts.agreeHeadcount,
+    disagreeArea: counts.disagreeArea,
+    disagreeHeadcount: counts.disagreeHeadcount,
+    abstainArea: counts.abstainArea,
+    abstainHeadcount: counts.abstainHeadcount,
+  };
+  if (totalHeadcount === 0) throw new TallyInputError('The electorate is empty');
+  for (const [name, v] of Object.entries({ totalArea, totalHeadcount, ...c })) {
+    if (!Number.isSafeInteger(v) || v < 0) throw new TallyInputError(`${name} must be a non-negative safe integer, got ${String(v)}`);
+  }
 
   const participatingArea = c.agreeArea + c.disagreeArea + c.abstainArea;
   const participatingHeadcount = c.agreeHeadcount + c.disagreeHeadcount + c.abstainHeadcount;
-  const { totalArea, totalHeadcount } = electorate;
+  if (participatingArea > totalArea || participatingHeadcount > totalHeadcount) throw new TallyInputError('More take part than the electorate holds');
   const d = decide(totalArea, totalHeadcount, { participatingArea, participatingHeadcount, agreeArea: c.agreeArea, agreeHeadcount: c.agreeHeadcount }, approval);
 
   const quorumArea = check(participatingArea, totalArea, QUORUM);

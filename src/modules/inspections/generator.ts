@@ -166,10 +166,8 @@ async function generateBatch(trx: Trx, batch: Batch, now: Date, horizonEnd: Date
       action: 'inspection_tasks.generated',
       entityType: 'inspection_task',
       entityId: null,
-      after: {
-        horizonEnd: horizonEnd.toISOString(),
-        tasks: list.map((t) => ({ id: t.id, planId: t.plan_id, occurrenceAt: t.occurrence_at, dueAt: t.due_at })),
-      },
+      // Per plan: how many tasks, first and last occurrence (the tasks themselves are rows).
+      after: { horizonEnd: horizonEnd.toISOString(), tasks: list.length, plans: summarise(list) },
     });
   }
   lap('audit');
@@ -177,6 +175,21 @@ async function generateBatch(trx: Trx, batch: Batch, now: Date, horizonEnd: Date
   result.timers = specs.length;
   result.communities = perCommunity.size;
   return result;
+}
+
+function summarise(list: Array<{ plan_id: string; occurrence_at: Date }>) {
+  const byPlan = new Map<string, { planId: string; tasks: number; first: string; last: string }>();
+  for (const t of list) {
+    const at = t.occurrence_at.toISOString();
+    const cur = byPlan.get(t.plan_id);
+    if (!cur) byPlan.set(t.plan_id, { planId: t.plan_id, tasks: 1, first: at, last: at });
+    else {
+      cur.tasks++;
+      if (at < cur.first) cur.first = at;
+      if (at > cur.last) cur.last = at;
+    }
+  }
+  return [...byPlan.values()];
 }
 
 /** Splits the work list (by community) into batches of whole communities of about `size` plans. */
