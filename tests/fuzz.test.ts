@@ -1260,6 +1260,26 @@ describe('targeted hostile input', () => {
     }
   });
 
+  it('answers 400 to a leap-second date-time (RFC 3339 allows it, JavaScript cannot hold it)', async () => {
+    const leap = '2026-12-31T23:59:60Z';
+    const registered = await pm({ method: 'POST', url: `${API}/facilities/${world.facility.id}/devices`, payload: { name: '门禁-闰秒' } });
+    expect(registered.statusCode, registered.body).toBe(201);
+    const tickets = await count('tickets');
+    const alarm = await t.app.inject({
+      method: 'POST',
+      url: `${API}/devices/alarms`,
+      headers: { 'x-device-id': registered.json().deviceId, 'x-device-secret': registered.json().secret },
+      payload: { dedupeKey: `leap-${uniq()}`, occurredAt: leap },
+    });
+    expect(alarm.statusCode, alarm.body).toBe(400);
+    expect(errorShapeProblem(alarm)).toBeUndefined();
+    const report = await as(t.app, world.users.platformAdmin.id)({ method: 'GET', url: `${API}/reports/communities/${world.community.id}/kpis?to=${encodeURIComponent(leap)}` });
+    expect(report.statusCode, report.body).toBe(400);
+    const order = await as(t.app, world.users.authority.id)({ method: 'POST', url: `${API}/tickets`, payload: { communityId: world.community.id, kind: 'rectification', title: '消防通道', rectificationDeadline: leap } });
+    expect(order.statusCode, order.body).toBe(400);
+    expect(await count('tickets')).toBe(tickets);
+  });
+
   it('answers 413 to enormous bodies, JSON and CSV alike', async () => {
     const huge = JSON.stringify({ communityId: world.community.id, title: 'x', description: 'y'.repeat(3 * 1024 * 1024) });
     for (const url of [`${API}/tickets`, `${API}/communities/${world.community.id}/buildings`, `${API}/fund-requests`, `${API}/public/facilities/${world.facility.qr_token}/reports`]) {

@@ -19,6 +19,11 @@ function makeAjv(coerce: boolean) {
   };
   const ajv = new Ajv(options);
   addFormats(ajv);
+  // RFC 3339 allows a leap second ("2026-12-31T23:59:60Z") and ajv-formats accepts it, but a
+  // JavaScript Date cannot hold one: new Date(value) is Invalid Date and toISOString() throws
+  // (a 500). A date-time must also be one JavaScript can read.
+  const dateTime = ajv.formats['date-time'] as { validate: (value: string) => boolean; compare?: (a: string, b: string) => number | undefined };
+  ajv.addFormat('date-time', { type: 'string', compare: dateTime.compare, validate: (value: string) => dateTime.validate(value) && !Number.isNaN(Date.parse(value)) });
   return ajv;
 }
 
