@@ -464,6 +464,19 @@ const ms1 = (n: number) => fmt(n, n < 10 ? 2 : 1);
 
 class RolledBack extends Error {}
 
+/** EXPLAIN (ANALYZE, BUFFERS) of a compiled query: execution time, shared buffers hit, and the plan nodes matching `nodes`. */
+async function explain(db: Db, q: CompiledQuery, nodes: RegExp) {
+  const plan = (await db.executeQuery<{ 'QUERY PLAN': string }>(CompiledQuery.raw(`EXPLAIN (ANALYZE, BUFFERS) ${q.sql}`, [...q.parameters]))).rows.map((r) => r['QUERY PLAN']);
+  return {
+    ms: Number(/Execution Time: ([\d.]+)/.exec(plan.join('\n'))?.[1] ?? NaN),
+    buffers: /shared hit=(\d+)/.exec(plan.find((l) => l.trim().startsWith('Buffers:')) ?? '')?.[1] ?? '?',
+    nodes: plan
+      .filter((l) => nodes.test(l))
+      .map((l) => l.trim().replace(/\s+\(cost=.*$/, '').replace(/^->\s*/, ''))
+      .join(' → '),
+  };
+}
+
 /** The exact SQL a repository function sends, compiled by a Kysely that records instead of executing. */
 async function captured(fn: (db: Db) => Promise<unknown>): Promise<CompiledQuery> {
   const queries: CompiledQuery[] = [];
@@ -604,14 +617,7 @@ export const funds: Benchmark = {
       const sampleOwners = await sql<{ ids: string[] }>`
         SELECT array_agg(id) AS ids FROM owners WHERE user_id = ${withAccount[Math.floor(withAccount.length / 2)]?.userId ?? null}::uuid`.execute(s.db);
       const lookup = await captured((db) => fundsRepo.voterOfOwners(db, requestId, sampleOwners.rows[0]?.ids ?? []));
-      const explainLookup = async () => {
-        const plan = (await s.db.executeQuery<{ 'QUERY PLAN': string }>(CompiledQuery.raw(`EXPLAIN (ANALYZE, BUFFERS) ${lookup.sql}`, [...lookup.parameters]))).rows.map((r) => r['QUERY PLAN']);
-        return {
-          ms: Number(/Execution Time: ([\d.]+)/.exec(plan.join('\n'))?.[1] ?? NaN),
-          buffers: /shared hit=(\d+)/.exec(plan.find((l) => l.trim().startsWith('Buffers:')) ?? '')?.[1] ?? '?',
-          nodes: plan.filter((l) => /Scan|BitmapAnd|BitmapOr/.test(l)).map((l) => l.trim().replace(/\s+\(cost=.*$/, '').replace(/^->\s*/, '')).join(' → '),
-        };
-      };
+      const explainLookup = () => explain(s.db, lookup, /Scan|BitmapAnd|BitmapOr/);
       // The statistics of fund_voters date from before this electorate existed (as on a new
       // database); autovacuum would analyze the table within its naptime (1 min) of 18,000 new
       // rows. The plan before and after.
@@ -686,6 +692,12 @@ export const funds: Benchmark = {
       await checkpoint('every ballot cast');
 
       // 3. Tally, close, notice, approval, works, acceptance, settlement.
+      // The tally's one query, as the ballots left the statistics and after ANALYZE fund_ballots
+      // (which autovacuum does within a minute of that many new rows; the bench runs it first).
+      const tallyQuery = await captured((db) => fundsRepo.tallyFigures(db, requestId).catch(() => undefined));
+      const tallyPlanStale = await explain(s.db, tallyQuery, /Join|Nested Loop|Hash Join|Merge Join/);
+      await sql`ANALYZE fund_ballots`.execute(s.db);
+      const tallyPlanFresh = await explain(s.db, tallyQuery, /Join|Nested Loop|Hash Join|Merge Join/);
       for (let i = 0; i < 3; i++) expectStatus(await call(appServer.url, 'GET', `/api/v1/fund-requests/${requestId}/tally`, chair), 200, 'tally warm-up');
       const tallyMs: number[] = [];
       let tally: Record<string, unknown> = {};
@@ -882,11 +894,13 @@ export const funds: Benchmark = {
         `- **App / baseline throughput: ${fmt(ratio * 100, 1)}%** (${fmt(sumRps('app'))} vs ${fmt(sumRps('bare'))} req/s over both rounds). App p50 ${ms1(appLatencies.p50)} ms, p99 ${ms1(appLatencies.p99)} ms (worst round).`,
         `- App server RSS: ${rssAt.map((x) => `${mib(x.rss)} ${x.at}`).join('; ')}; ${mib(finalStats.rss)} at the end.`,
         `- Where a ballot's time goes: ${fmt(queriesPerBallot, 2)} queries (auth: user and memberships; then in one transaction: the request \`FOR SHARE\`, the community and the owner ` +
-          `stance for access, the caller's owner records, the voter, the ballot upsert, and the audit event: chain lock, last event, insert). One at a time they take ${ms1(serialDb)} ms of the ` +
-          `${ms1(serial.r.p50)} ms p50. With ${CONNECTIONS} at a time they take ${ms1(concurrentDb)} ms per ballot, of which ${ms1(lockQ(concurrent.st))} ms waiting for the community's audit-chain lock ` +
+          `stance for access, the caller's owner records, the voter, the ballot upsert, and the audit event: chain lock, last event, insert). One at a time their round trips add up to ${ms1(serialDb)} ms per ballot ` +
+          `(mean; the p50 latency is ${ms1(serial.r.p50)} ms): a ballot is its queries. With ${CONNECTIONS} at a time they add up to ${ms1(concurrentDb)} ms per ballot, of which ${ms1(lockQ(concurrent.st))} ms waiting for the community's audit-chain lock ` +
           `(\`pg_advisory_xact_lock\`, held to COMMIT): every ballot appends to one hash chain per community, so ballots of one vote commit one after another. ` +
           `While a ballot holds that lock it still makes three round trips (last event, insert, COMMIT), each also waiting its turn on the app's busy event loop, so the chain's ` +
           `serial section, not the HTTP layer or the other ten queries, bounds the rate of one vote.`,
+        `- GET /tally's query (every figure summed in SQL in one pass over the voters, each joined to its ballot on the ballots' primary key), EXPLAIN ANALYZE after the ballots: ${fmt(tallyPlanStale.ms, 1)} ms (${tallyPlanStale.nodes || 'no join'}) ` +
+          `with fund_ballots' statistics from before the vote, ${fmt(tallyPlanFresh.ms, 1)} ms (${tallyPlanFresh.nodes || 'no join'}) after \`ANALYZE fund_ballots\` (run before the calls above).`,
         `- The voter lookup of a ballot (\`fund_voters.owner_ids && …\`, GIN index \`fund_voters_owner_idx\`), EXPLAIN ANALYZE right after the electorate was written: ` +
           `${fmt(lookupStale.ms, 3)} ms, ${lookupStale.buffers} buffers (${lookupStale.nodes}) with the table's statistics from before the vote; ` +
           `${fmt(lookupFresh.ms, 3)} ms, ${lookupFresh.buffers} buffers (${lookupFresh.nodes}) after \`ANALYZE fund_voters\` (what autovacuum does within a minute of ${fmt(voters.length)} new rows; the bench runs it before the ballots).`,

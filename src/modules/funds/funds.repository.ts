@@ -162,24 +162,22 @@ export async function tallyFigures(db: DbOrTrx, requestId: string) {
     outsiders: number;
     bad_choices: number;
   }>`
-    WITH v AS (SELECT voter_key, area_centi_m2 FROM fund_voters WHERE request_id = ${requestId}::uuid),
-         b AS (
-           SELECT b.choice, v.voter_key AS voter, v.area_centi_m2 AS area
-           FROM fund_ballots b LEFT JOIN v ON v.voter_key = b.voter_key
-           WHERE b.request_id = ${requestId}::uuid
-         )
-    SELECT (SELECT count(*) FROM v)::int AS total_headcount,
-           (SELECT COALESCE(sum(area_centi_m2), 0) FROM v)::text AS total_area,
-           (SELECT count(*) FROM v WHERE area_centi_m2 <= 0)::int AS bad_areas,
-           COALESCE(sum(area) FILTER (WHERE choice = 'agree'), 0)::text AS agree_area,
-           (count(voter) FILTER (WHERE choice = 'agree'))::int AS agree_headcount,
-           COALESCE(sum(area) FILTER (WHERE choice = 'disagree'), 0)::text AS disagree_area,
-           (count(voter) FILTER (WHERE choice = 'disagree'))::int AS disagree_headcount,
-           COALESCE(sum(area) FILTER (WHERE choice = 'abstain'), 0)::text AS abstain_area,
-           (count(voter) FILTER (WHERE choice = 'abstain'))::int AS abstain_headcount,
-           (count(*) FILTER (WHERE voter IS NULL))::int AS outsiders,
-           (count(*) FILTER (WHERE choice NOT IN ('agree', 'disagree', 'abstain')))::int AS bad_choices
-    FROM b`.execute(db);
+    -- One pass over the electorate with each voter's ballot (joined on the ballots' primary key:
+    -- a hash join, or at worst an index lookup per voter). A ballot matches one voter at most
+    -- (primary keys), so the ballots that matched none are all the ballots less those matched.
+    SELECT count(*)::int AS total_headcount,
+           COALESCE(sum(v.area_centi_m2), 0)::text AS total_area,
+           (count(*) FILTER (WHERE v.area_centi_m2 <= 0))::int AS bad_areas,
+           COALESCE(sum(v.area_centi_m2) FILTER (WHERE b.choice = 'agree'), 0)::text AS agree_area,
+           (count(*) FILTER (WHERE b.choice = 'agree'))::int AS agree_headcount,
+           COALESCE(sum(v.area_centi_m2) FILTER (WHERE b.choice = 'disagree'), 0)::text AS disagree_area,
+           (count(*) FILTER (WHERE b.choice = 'disagree'))::int AS disagree_headcount,
+           COALESCE(sum(v.area_centi_m2) FILTER (WHERE b.choice = 'abstain'), 0)::text AS abstain_area,
+           (count(*) FILTER (WHERE b.choice = 'abstain'))::int AS abstain_headcount,
+           ((SELECT count(*) FROM fund_ballots WHERE request_id = ${requestId}::uuid) - count(b.voter_key))::int AS outsiders,
+           (count(*) FILTER (WHERE b.choice NOT IN ('agree', 'disagree', 'abstain')))::int AS bad_choices
+    FROM fund_voters v LEFT JOIN fund_ballots b ON b.request_id = v.request_id AND b.voter_key = v.voter_key
+    WHERE v.request_id = ${requestId}::uuid`.execute(db);
   const r = rows[0];
   if (!r) throw new Error('no tally figures');
   return {

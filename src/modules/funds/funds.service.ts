@@ -614,23 +614,29 @@ export async function requestDetail(db: DbOrTrx, r: FundRequestRow) {
  * their own; and after settlement each unit's share.
  */
 export async function noticeRows(db: DbOrTrx, r: FundRequestRow) {
+  // Four simple reads merged here by unit id, not one join: with 20,000 units a join of the units
+  // with the voters' unit lists and the ledger's debits depends on fresh statistics to avoid a
+  // nested loop comparing every unit with every voter or every debit (minutes; the debits of a
+  // request just settled are never in the statistics yet), while each read below is a scan of
+  // the request's rows or an index lookup whatever the statistics say. One after another, on
+  // one connection at a time, as before.
   const rows = await db
     .selectFrom('fund_request_units as s')
     .innerJoin('units as u', 'u.id', 's.unit_id')
     .innerJoin('buildings as b', 'b.id', 'u.building_id')
-    // Each unit's voter: the voters' unit lists unnested and hash-joined (a join on
-    // u.id = ANY(v.unit_ids) compares every unit with every voter: minutes at 20,000 units).
-    .leftJoin(
-      (eb) => eb.selectFrom('fund_voters').select(['request_id', 'voter_key', sql<string>`unnest(unit_ids)`.as('unit_id')]).where('request_id', '=', r.id).as('v'),
-      (j) => j.onRef('v.unit_id', '=', 'u.id'),
-    )
-    .leftJoin('fund_ballots as bl', (j) => j.onRef('bl.request_id', '=', 'v.request_id').onRef('bl.voter_key', '=', 'v.voter_key'))
-    .leftJoin('unit_ledger_entries as e', (j) => j.onRef('e.request_id', '=', 's.request_id').onRef('e.unit_id', '=', 'u.id').on('e.kind', '=', 'debit'))
-    .select(['u.id as unit_id', 'b.name as building', 'u.number', 'u.area_centi_m2', 'bl.choice', 'bl.channel', 'v.voter_key', 'e.amount_cents'])
+    .select(['u.id as unit_id', 'b.name as building', 'u.number', 'u.area_centi_m2'])
     .where('s.request_id', '=', r.id)
     .orderBy('b.name')
     .orderBy('u.number')
     .execute();
+  // Each unit of each voter, with the voter's ballot.
+  const choices = await db
+    .selectFrom('fund_voters as v')
+    .leftJoin('fund_ballots as bl', (j) => j.onRef('bl.request_id', '=', 'v.request_id').onRef('bl.voter_key', '=', 'v.voter_key'))
+    .select([sql<string>`unnest(v.unit_ids)`.as('unit_id'), 'bl.choice', 'bl.channel'])
+    .where('v.request_id', '=', r.id)
+    .execute();
+  const debits = await db.selectFrom('unit_ledger_entries').select(['unit_id', 'amount_cents']).where('request_id', '=', r.id).where('kind', '=', 'debit').execute();
   const owners = await db
     .selectFrom('unit_owners as uo')
     .innerJoin('owners as o', 'o.id', 'uo.owner_id')
@@ -645,16 +651,23 @@ export async function noticeRows(db: DbOrTrx, r: FundRequestRow) {
     list.push(o.is_developer ? '开发建设单位' : maskOwnerName(o.name));
     ownersOf.set(o.unit_id, list);
   }
-  return rows.map((row) => ({
-    unitId: row.unit_id,
-    building: row.building,
-    number: row.number,
-    areaCentiM2: row.area_centi_m2,
-    owners: ownersOf.get(row.unit_id) ?? [],
-    choice: row.choice ?? null,
-    channel: row.channel ?? null,
-    shareCents: row.amount_cents === null ? null : -Number(row.amount_cents),
-  }));
+  // A unit belongs to one voter (electorate.ts) and is debited once per request (unique index).
+  const choiceOf = new Map(choices.map((c) => [c.unit_id, c]));
+  const debitOf = new Map(debits.map((d) => [d.unit_id, d.amount_cents]));
+  return rows.map((row) => {
+    const c = choiceOf.get(row.unit_id);
+    const amount = debitOf.get(row.unit_id);
+    return {
+      unitId: row.unit_id,
+      building: row.building,
+      number: row.number,
+      areaCentiM2: row.area_centi_m2,
+      owners: ownersOf.get(row.unit_id) ?? [],
+      choice: c?.choice ?? null,
+      channel: c?.channel ?? null,
+      shareCents: amount === undefined || amount === null ? null : -Number(amount),
+    };
+  });
 }
 
 function maskOwnerName(name: string): string {

@@ -325,7 +325,7 @@ function reasoningFor(r: Omit<TallyResult, 'reasoning'>, approval: Threshold): R
 
 export function tally(input: { decisionType: DecisionType; electorate: TallyElectorate; ballots: readonly BallotInput[] }): TallyResult {
   const { decisionType, electorate, ballots } = input;
-  approvalThreshold(decisionType);
+  approvalThreshold(decisionType); // an unknown decision type is refused before the lists are looked at
   const areaOf = validateElectorate(electorate);
   const { counts } = count(areaOf, ballots);
   return tallyOfCounts({ decisionType, totalArea: electorate.totalArea, totalHeadcount: electorate.totalHeadcount, counts });

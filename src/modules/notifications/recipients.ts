@@ -73,7 +73,8 @@ export const recipients = {
       .where('o.is_developer', '=', false);
     if (unitIds) {
       if (unitIds.length === 0) return [];
-      q = q.where('o.id', 'in', (eb) => eb.selectFrom('unit_owners').select('owner_id').where('unit_id', 'in', unitIds));
+      // One array parameter: a scope of any size stays under PostgreSQL's 65,535-parameter limit.
+      q = q.where('o.id', 'in', (eb) => eb.selectFrom('unit_owners').select('owner_id').where(sql<boolean>`unit_id = ANY(${unitIds}::uuid[])`));
     } else {
       q = q.where('o.id', 'in', (eb) => eb.selectFrom('unit_owners').select('owner_id'));
     }

@@ -31,19 +31,28 @@ export function yuan(cents: number): string {
   return `${sign}¥${whole}.${String(abs % 100).padStart(2, '0')}`;
 }
 
+// Building a DateTimeFormat is costly (a vote's 20,000 notices built one each): one per locale and zone.
+const dateTimeFormats = new Map<string, Intl.DateTimeFormat>();
+
 export function formatDateTime(iso: string | Date, ctx: Pick<RenderContext, 'locale' | 'timeZone'>): string {
   const date = typeof iso === 'string' ? new Date(iso) : iso;
-  return new Intl.DateTimeFormat(ctx.locale, {
-    timeZone: ctx.timeZone,
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-    hour: '2-digit',
-    minute: '2-digit',
-    // h23, not hour12: false: with the latter, ICU writes midnight as "24:30" in en.
-    hourCycle: 'h23',
-    timeZoneName: 'short',
-  }).format(date);
+  const key = `${ctx.locale}|${ctx.timeZone}`;
+  let format = dateTimeFormats.get(key);
+  if (!format) {
+    format = new Intl.DateTimeFormat(ctx.locale, {
+      timeZone: ctx.timeZone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      // h23, not hour12: false: with the latter, ICU writes midnight as "24:30" in en.
+      hourCycle: 'h23',
+      timeZoneName: 'short',
+    });
+    dateTimeFormats.set(key, format);
+  }
+  return format.format(date);
 }
 
 function layout(ctx: RenderContext, title: string, paragraphs: string[], list?: string[]): string {
