@@ -55,13 +55,7 @@ interface Batch {
   communityIds: string[];
 }
 
-/**
- * Occurrences for one pass, shared by plans with the same rule, start and zone (communities that
- * adopted the defaults in the same month): the RRULE is evaluated once per distinct recurrence.
- */
-type OccurrenceMemo = Map<string, ReturnType<typeof occurrencesWithNext>>;
-
-async function generateBatch(trx: Trx, batch: Batch, now: Date, horizonEnd: Date, memo: OccurrenceMemo, logger?: GenerateOptions['logger']): Promise<GenerateResult> {
+async function generateBatch(trx: Trx, batch: Batch, now: Date, horizonEnd: Date, logger?: GenerateOptions['logger']): Promise<GenerateResult> {
   const { ids, communityIds } = batch;
   const phases = noPhases();
   let mark = performance.now();
@@ -104,10 +98,7 @@ async function generateBatch(trx: Trx, batch: Batch, now: Date, horizonEnd: Date
     const from = p.next_occurrence_at && p.next_occurrence_at > now ? p.next_occurrence_at : now;
     let computed: ReturnType<typeof occurrencesWithNext>;
     try {
-      const key = `${p.rrule}|${p.dtstart_local}|${p.time_zone}|${from.getTime()}`;
-      const known = memo.get(key);
-      computed = known ?? occurrencesWithNext({ rrule: p.rrule, dtstartLocal: p.dtstart_local, timeZone: p.time_zone }, from, horizonEnd);
-      if (!known) memo.set(key, computed);
+      computed = occurrencesWithNext({ rrule: p.rrule, dtstartLocal: p.dtstart_local, timeZone: p.time_zone }, from, horizonEnd);
     } catch (err) {
       // Rules are validated when written; one that cannot be evaluated now stays for a person to fix.
       result.failedPlans++;
@@ -218,11 +209,10 @@ export async function generateTasks(db: Db, opts: GenerateOptions): Promise<Gene
   const work = await repo.plansToGenerate(db, horizonEnd);
   const queue = batches(work, opts.batchPlans ?? 1_000);
   const total: GenerateResult = { plans: 0, tasks: 0, timers: 0, communities: 0, failedPlans: 0, phases: noPhases() };
-  const memo: OccurrenceMemo = new Map();
   const runOne = async () => {
     for (let batch = queue.shift(); batch; batch = queue.shift()) {
       const b = batch;
-      const r = await db.transaction().execute((trx) => generateBatch(trx, b, now, horizonEnd, memo, opts.logger));
+      const r = await db.transaction().execute((trx) => generateBatch(trx, b, now, horizonEnd, opts.logger));
       total.plans += r.plans;
       total.tasks += r.tasks;
       total.timers += r.timers;

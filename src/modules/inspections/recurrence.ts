@@ -158,10 +158,65 @@ function parseCached(rule: string): Partial<Options> {
   return options;
 }
 
-function ruleOf(r: Recurrence): RRuleInstance {
+function ruleOf(r: Recurrence, start = floatingStart(r.dtstartLocal)): RRuleInstance {
   const options = parseCached(r.rrule);
-  return new RRule({ ...options, dtstart: floatingStart(r.dtstartLocal), tzid: null });
+  return new RRule({ ...options, dtstart: start, tzid: null });
 }
+
+const present = (v: unknown) => v !== undefined && v !== null && (!Array.isArray(v) || v.length > 0);
+
+/**
+ * The start moved forward by whole periods of the rule to at least one period before `lo` (a
+ * floating instant), giving the same occurrences from `lo` on. rrule iterates from its start, so
+ * a plan begun years ago costs more to evaluate than one begun last week; and plans with the same
+ * rule and phase but different starts then share one evaluation (the memo below). Not for COUNT
+ * rules (counted from the real start); where the rule falls back on the start's own day (no
+ * BYMONTHDAY, BYDAY, BYYEARDAY, BYWEEKNO) that day is kept, and a monthly rule on the 29th–31st
+ * or a yearly one on 29 February stays where it is. Where the rule names its days, the start goes
+ * to the first day of its month (monthly) or year (yearly): the day no longer matters.
+ */
+export function canonicalStart(rule: string, start: Date, lo: number): Date {
+  const o = parseCached(rule);
+  if (present(o.count) || o.freq === undefined) return start;
+  const k = typeof o.interval === 'number' && o.interval > 0 ? o.interval : 1;
+  const dayRule = present(o.bymonthday) || present(o.byweekday) || present(o.byyearday) || present(o.byweekno);
+  const t = start.getTime();
+  const timeOfDay = t - Math.floor(t / DAY_MS) * DAY_MS;
+  const fixed = (step: number) => {
+    const n = Math.floor((lo - t) / step) - 1;
+    return n > 0 ? new Date(t + n * step) : start;
+  };
+  switch (o.freq) {
+    case Frequency.HOURLY:
+      return fixed(k * HOUR_MS);
+    case Frequency.DAILY:
+      return fixed(k * DAY_MS);
+    case Frequency.WEEKLY:
+      return fixed(k * 7 * DAY_MS);
+    case Frequency.MONTHLY: {
+      const day = start.getUTCDate();
+      if (!dayRule && day > 28) return start;
+      const loDate = new Date(lo);
+      const months = loDate.getUTCFullYear() * 12 + loDate.getUTCMonth() - (start.getUTCFullYear() * 12 + start.getUTCMonth());
+      const n = Math.floor(months / k) - 1;
+      if (n <= 0) return start;
+      const m = start.getUTCMonth() + n * k;
+      return new Date(Date.UTC(start.getUTCFullYear() + Math.floor(m / 12), m % 12, dayRule ? 1 : day) + timeOfDay);
+    }
+    case Frequency.YEARLY: {
+      if (!dayRule && start.getUTCMonth() === 1 && start.getUTCDate() === 29) return start;
+      const n = Math.floor((new Date(lo).getUTCFullYear() - start.getUTCFullYear()) / k) - 1;
+      if (n <= 0) return start;
+      const y = start.getUTCFullYear() + n * k;
+      return new Date((dayRule ? Date.UTC(y, 0, 1) : Date.UTC(y, start.getUTCMonth(), start.getUTCDate())) + timeOfDay);
+    }
+    default:
+      return start;
+  }
+}
+
+/** Results per (rule, canonical start, zone, window): plans with the same rhythm are evaluated once. */
+const evaluated = new Map<string, { occurrences: Date[]; next: Date | null }>();
 
 const pad = (n: number) => String(n).padStart(2, '0');
 
@@ -225,11 +280,17 @@ export function occurrencesBetween(r: Recurrence, from: Date, to: Date): Date[] 
  * The occurrences in [from, to) and the first one at or after `to` (null when the rule has ended
  * by then): what a generator needs to know when to look at the plan again. One pass of the rule.
  */
-export function occurrencesWithNext(r: Recurrence, from: Date, to: Date): { occurrences: Date[]; next: Date | null } {
-  const rule = ruleOf(r);
+export function occurrencesWithNext(r: Recurrence, from: Date, to: Date, opts: { exact?: boolean } = {}): { occurrences: Date[]; next: Date | null } {
   const lo = new Date(from.getTime() + zoneOffsetMs(r.timeZone, from.getTime()) - DAY_MS);
   // Floating times up to a day past `to` may still be before it; beyond that every one is after.
   const hiFloat = to.getTime() + zoneOffsetMs(r.timeZone, to.getTime()) + DAY_MS;
+  const rawStart = floatingStart(r.dtstartLocal);
+  // `exact`: from the plan's own start, no memo (tests compare the two).
+  const start = opts.exact ? rawStart : canonicalStart(r.rrule, rawStart, lo.getTime());
+  const key = `${normaliseRule(r.rrule)}|${start.getTime()}|${r.timeZone}|${from.getTime()}|${to.getTime()}`;
+  const known = opts.exact ? undefined : evaluated.get(key);
+  if (known) return { occurrences: [...known.occurrences], next: known.next };
+  const rule = ruleOf(r, start);
   const floats: Date[] = [];
   let beyond = 0;
   rule.between(lo, new Date(hiFloat + MUST_OCCUR_WITHIN_MS), true, (d) => {
@@ -240,10 +301,12 @@ export function occurrencesWithNext(r: Recurrence, from: Date, to: Date): { occu
     return beyond < 2;
   });
   const instants = dedupe(floats.map((f) => wallToInstant(r.timeZone, f)));
-  return {
-    occurrences: instants.filter((d) => d >= from && d < to),
-    next: instants.find((d) => d >= to) ?? null,
-  };
+  const result = { occurrences: instants.filter((d) => d >= from && d < to), next: instants.find((d) => d >= to) ?? null };
+  if (!opts.exact) {
+    if (evaluated.size >= 20_000) evaluated.clear();
+    evaluated.set(key, { occurrences: [...result.occurrences], next: result.next });
+  }
+  return result;
 }
 
 /** The next occurrence at or after an instant, or null when the rule has ended. */
