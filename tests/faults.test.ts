@@ -14,6 +14,7 @@ import { makeCommunityWorld, makeUser, tokenFor, type CommunityWorld } from './h
 import { TestSmtpServer } from './helpers/smtp.js';
 import { FreezableProxy } from './helpers/tcp-proxy.js';
 import { captureLogs, deletePrefix, sleep, TestWorkers, uniquePrefix, waitFor, type LogCapture, type StartedWorkers } from './helpers/workers.js';
+import { within } from './helpers/http.js';
 
 // Fault tests (issue 7, docs/RELIABILITY.md): real PostgreSQL, Redis and SMTP; outages are
 // simulated by a loopback TCP proxy in front of the shared services (tests/helpers/tcp-proxy.ts),
@@ -34,21 +35,6 @@ interface Outcome {
   body: string;
   retryAfter: string | undefined;
   startedAt: number;
-}
-
-/** Fails instead of hanging when something does not settle in time. */
-async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 async function timedInject(app: FastifyInstance, what: string, opts: InjectOptions, log: Outcome[]) {

@@ -10,6 +10,7 @@ import type { TimerKind } from '../src/modules/timers/kinds.js';
 import { createTimerHandlers } from '../workers/registry.js';
 import { createTestApp, type TestApp } from './helpers/app.js';
 import { addMembership, as, makeBuilding, makeOrg, makeTwoWorlds, makeUnit, makeUser, type Role } from './helpers/factories.js';
+import { multipart, type MultipartPart as Part } from './helpers/http.js';
 
 /**
  * Special maintenance fund requests through the API on a real PostgreSQL (DESIGN.md "Law for
@@ -185,25 +186,6 @@ const PDF = Buffer.from(
   'latin1',
 );
 const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64');
-
-interface Part {
-  name: string;
-  filename?: string;
-  type?: string;
-  data: Buffer | string;
-}
-function multipart(parts: Part[]) {
-  const boundary = `----upkeep${uniq()}`;
-  const chunks: Buffer[] = [];
-  for (const p of parts) {
-    const disposition = `form-data; name="${p.name}"${p.filename !== undefined ? `; filename="${p.filename}"` : ''}`;
-    chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: ${disposition}\r\n${p.type ? `Content-Type: ${p.type}\r\n` : ''}\r\n`, 'utf8'));
-    chunks.push(Buffer.isBuffer(p.data) ? p.data : Buffer.from(p.data, 'utf8'));
-    chunks.push(Buffer.from('\r\n'));
-  }
-  chunks.push(Buffer.from(`--${boundary}--\r\n`));
-  return { payload: Buffer.concat(chunks), headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } };
-}
 const pdfPart = (filename = 'scan.pdf'): Part => ({ name: 'file', filename, type: 'application/pdf', data: PDF });
 const fields = (kind?: string, title?: string): Part[] => [...(kind !== undefined ? [{ name: 'kind', data: kind }] : []), ...(title !== undefined ? [{ name: 'title', data: title }] : [])];
 

@@ -3,6 +3,7 @@ import type { FastifyInstance, RouteOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_PREFIX } from '../src/app.js';
 import { createTestApp, type TestApp } from './helpers/app.js';
+import { within } from './helpers/http.js';
 
 interface Check {
   ok: boolean;
@@ -17,21 +18,6 @@ interface RegisteredRoute {
   method: string;
   url: string;
   hidden: boolean;
-}
-
-/** Fails the test instead of hanging it when something does not settle in time. */
-async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /**

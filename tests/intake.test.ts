@@ -7,6 +7,7 @@ import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from './helpers/app.js';
 import { as, makeFacility, makeTwoWorlds, makeUnit, makeUser } from './helpers/factories.js';
+import { multipart, type MultipartPart as Part } from './helpers/http.js';
 
 /**
  * Intake from outside the staff's screens: the public QR form of a facility, device alarms,
@@ -343,25 +344,6 @@ describe('ticket attachments', () => {
     '%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n',
     'latin1',
   );
-
-  interface Part {
-    name: string;
-    filename?: string;
-    type?: string;
-    data: Buffer | string;
-  }
-  function multipart(parts: Part[]) {
-    const boundary = `----upkeep${uniq()}`;
-    const chunks: Buffer[] = [];
-    for (const p of parts) {
-      const disposition = `form-data; name="${p.name}"${p.filename !== undefined ? `; filename="${p.filename}"` : ''}`;
-      chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: ${disposition}\r\n${p.type ? `Content-Type: ${p.type}\r\n` : ''}\r\n`, 'utf8'));
-      chunks.push(Buffer.isBuffer(p.data) ? p.data : Buffer.from(p.data, 'utf8'));
-      chunks.push(Buffer.from('\r\n'));
-    }
-    chunks.push(Buffer.from(`--${boundary}--\r\n`));
-    return { payload: Buffer.concat(chunks), headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } };
-  }
   const upload = (userId: string, ticketId: string, parts: Part[]) => as(t.app, userId)({ method: 'POST', url: `${API}/tickets/${ticketId}/attachments`, ...multipart(parts) });
   const file = (data: Buffer | string, filename: string, type: string): Part => ({ name: 'file', filename, type, data });
 
