@@ -1009,6 +1009,10 @@ describe('settlement and the unit ledgers', () => {
     const low = units.filter((u) => (u.first - byUnit.get(u.id)!) * 10 < u.first * 3);
     expect(low.length).toBeGreaterThan(0);
     expect(low.length).toBeLessThan(UNITS);
+    // Notices follow right after the settlement commits (its 'fund.settled-notify' timer).
+    const [notifyTimer] = await timersOf(id, 'fund.settled-notify');
+    expect(notifyTimer?.state).toBe('pending');
+    await fireTimer(notifyTimer!.id);
     const topUps = await notificationsFor('fund.top_up', `fund-top-up-${id}`);
     expect(new Set(topUps.map((n) => n.recipient_email))).toEqual(new Set(low.map((u) => u.email)));
     for (const u of [low[0]!, units.find((x) => !low.includes(x))!]) {

@@ -11,7 +11,7 @@ import type { RelayQueues } from '../src/modules/timers/relay.js';
 import { handleReconcile, handleTimerFire, type TimerHandlers } from '../src/modules/timers/timers.jobs.js';
 import { onContractEnding } from '../src/modules/duties/duties.timers.js';
 import { onAutoClose, onSlaTimer } from '../src/modules/tickets/tickets.timers.js';
-import { onEmergencyNotice, onNoticeEnd, onVoteClose, onVoteClosingSoon } from '../src/modules/funds/funds.timers.js';
+import { onEmergencyNotice, onNoticeEnd, onSettledNotify, onVoteClose, onVoteClosingSoon } from '../src/modules/funds/funds.timers.js';
 import { onInspectionTimer } from '../src/modules/inspections/inspections.timers.js';
 import { handleGenerate } from '../src/modules/inspections/inspections.jobs.js';
 
@@ -47,6 +47,7 @@ export function createTimerHandlers(): TimerHandlers {
     'fund.vote-closing-soon': onVoteClosingSoon,
     'fund.notice-end': onNoticeEnd,
     'fund.emergency-notice': onEmergencyNotice,
+    'fund.settled-notify': onSettledNotify,
     'inspection.due-tomorrow': onInspectionTimer,
     'inspection.overdue': onInspectionTimer,
     'inspection.escalate': onInspectionTimer,

@@ -319,7 +319,7 @@ export async function transitionFundRequest(
         if (r.path === 'emergency' && !r.after_fact_notice_at) {
           throw unprocessable('An emergency request must be publicly noticed after the fact before it is settled (POST /fund-requests/:id/after-fact-notice)');
         }
-        await settle(trx, actor.userId, r, community);
+        await settle(trx, actor.userId, r);
         patch = { ...patch, settled_at: now };
         break;
       case 'closed':
@@ -370,31 +370,18 @@ export async function transitionFundRequest(
  * remainder, exact cents), each unit's ledger debited, units below 30% of their first deposit
  * reminded — all in the caller's transaction.
  */
-async function settle(trx: Trx, actorUserId: string, r: FundRequestRow, community: { name: string; time_zone: string }) {
+async function settle(trx: Trx, actorUserId: string, r: FundRequestRow) {
   const share = r.fund_share_cents ?? 0;
   const units = await repo.scopeUnitAreas(trx, r.id);
   const parts = apportion(share, units.map((u) => ({ unitId: u.id, areaCentiM2: u.area_centi_m2 })));
   await repo.debitUnits(trx, r.community_id, r.id, parts, actorUserId, `#${r.ref} ${r.title}`);
   const balances = await repo.balances(trx, units.map((u) => u.id));
   const low = units.filter((u) => belowTopUpThreshold(balances.get(u.id) ?? 0, u.first_deposit_cents));
-  await notifyMany(trx, {
-    dedupeKey: `fund-settled-${r.id}`,
-    communityId: r.community_id,
-    timeZone: community.time_zone,
-    template: 'fund.settled',
-    payload: { communityName: community.name, requestRef: r.ref, title: r.title, actualCostCents: r.actual_cost_cents ?? 0, fundShareCents: share, units: units.length },
-    recipients: [...(await recipients.ownersInScope(trx, r.community_id, units.map((u) => u.id))), ...(await recipients.committeeMembers(trx, r.community_id))],
-  });
-  if (low.length > 0) {
-    await notifyMany(trx, {
-      dedupeKey: `fund-top-up-${r.id}`,
-      communityId: r.community_id,
-      timeZone: community.time_zone,
-      template: 'fund.top_up',
-      payload: { communityName: community.name, requestRef: r.ref },
-      recipients: await recipients.ownersInScope(trx, r.community_id, low.map((u) => u.id)),
-    });
-  }
+  // The notices go out right after commit (derived from these rows by the 'fund.settled-notify'
+  // timer), so writing tens of thousands of notifications does not hold the settlement.
+  await scheduleTimers(trx, [
+    { kind: 'fund.settled-notify', subjectId: r.id, communityId: r.community_id, dueAt: new Date(), jobId: `fund-settled-notify-${r.id}`, payload: { requestId: r.id } },
+  ]);
   await recordAudit(trx, {
     communityId: r.community_id,
     actorUserId,
@@ -690,4 +677,35 @@ export async function listRequests(db: DbOrTrx, actor: Actor, communityIds: stri
   if (opts.status) q = q.where('status', '=', opts.status);
   if (opts.before) q = q.where((eb) => eb.or([eb('created_at', '<', new Date(opts.before!.t)), eb.and([eb('created_at', '=', new Date(opts.before!.t)), eb('id', '<', opts.before!.id)])]));
   return q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(opts.limit + 1).execute();
+}
+
+/**
+ * The settlement notice (owners in scope and the committee) and the top-up reminders (owners of
+ * units below 30% of their first deposit), for a settled request; idempotent by dedupe keys.
+ */
+export async function sendSettlementNotices(trx: Trx, requestId: string) {
+  const r = await repo.findRequest(trx, requestId);
+  if (!r || !['settled', 'closed'].includes(r.status)) return;
+  const community = await communityOf(trx, r.community_id);
+  const units = await repo.scopeUnitAreas(trx, r.id);
+  const balances = await repo.balances(trx, units.map((u) => u.id));
+  const low = units.filter((u) => belowTopUpThreshold(balances.get(u.id) ?? 0, u.first_deposit_cents));
+  await notifyMany(trx, {
+    dedupeKey: `fund-settled-${r.id}`,
+    communityId: r.community_id,
+    timeZone: community.time_zone,
+    template: 'fund.settled',
+    payload: { communityName: community.name, requestRef: r.ref, title: r.title, actualCostCents: r.actual_cost_cents ?? 0, fundShareCents: r.fund_share_cents ?? 0, units: units.length },
+    recipients: [...(await recipients.ownersInScope(trx, r.community_id, units.map((u) => u.id))), ...(await recipients.committeeMembers(trx, r.community_id))],
+  });
+  if (low.length > 0) {
+    await notifyMany(trx, {
+      dedupeKey: `fund-top-up-${r.id}`,
+      communityId: r.community_id,
+      timeZone: community.time_zone,
+      template: 'fund.top_up',
+      payload: { communityName: community.name, requestRef: r.ref },
+      recipients: await recipients.ownersInScope(trx, r.community_id, low.map((u) => u.id)),
+    });
+  }
 }

@@ -6,7 +6,7 @@ import { scheduleTimers } from '../timers/timers.service.js';
 import type { FiredTimer } from '../timers/timers.jobs.js';
 import * as repo from './funds.repository.js';
 import { notifyMany } from './notify-many.js';
-import { closeVote } from './funds.service.js';
+import { closeVote, sendSettlementNotices } from './funds.service.js';
 
 const DAY = 86_400_000;
 
@@ -76,4 +76,9 @@ export async function onEmergencyNotice(trx: Trx, timer: FiredTimer<'fund.emerge
   await scheduleTimers(trx, [
     { kind: 'fund.emergency-notice', subjectId: r.id, communityId: r.community_id, dueAt: new Date(timer.dueAt.getTime() + DAY), jobId: `fund-emergency-notice-${r.id}-${next}`, payload: { requestId: r.id, reminder: next } },
   ]);
+}
+
+/** Right after a settlement commits: its notices and top-up reminders. */
+export async function onSettledNotify(trx: Trx, timer: FiredTimer<'fund.settled-notify'>): Promise<void> {
+  await sendSettlementNotices(trx, timer.payload.requestId);
 }

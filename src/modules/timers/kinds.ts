@@ -21,6 +21,11 @@ export interface TimerPayloads {
   'fund.notice-end': { requestId: string };
   /** An approved emergency request not yet publicly noticed: remind the committee, daily. */
   'fund.emergency-notice': { requestId: string; reminder: number };
+  /**
+   * Right after settlement: the settlement notice to owners and committee, and top-up reminders.
+   * A timer (not the settlement transaction) so a 20,000-unit settlement commits fast.
+   */
+  'fund.settled-notify': { requestId: string };
   /** Inspection tasks: to the assignee a day before due; at due (marks it missed, tells the duty holder's managers); then the owners' committee. */
   'inspection.due-tomorrow': { taskId: string };
   'inspection.overdue': { taskId: string };
