@@ -19,6 +19,7 @@ import { tally as tallyOfLists } from '../src/modules/funds/tally.js';
 import * as fundsRepo from '../src/modules/funds/funds.repository.js';
 import { createRedis } from '../src/lib/redis.js';
 import { BENCH_DATABASE_URL, BENCH_REDIS_URL, fmt, managedCommunity, median, mib, scratchApp, type Benchmark, type ScratchApp } from './scratch.js';
+import { closeChild, envInt, nextMessage } from './child.js';
 
 /**
  * A special maintenance fund vote at the scale of a large community (issue 5's benchmark; the
@@ -45,13 +46,6 @@ import { BENCH_DATABASE_URL, BENCH_REDIS_URL, fmt, managedCommunity, median, mib
  * Sizes: BENCH_UNITS, BENCH_CONNECTIONS (10), BENCH_TALLY_CALLS (200), BENCH_NOTICE_CALLS (5).
  */
 
-const envInt = (name: string, dflt: number, min = 1) => {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return dflt;
-  const n = Number(raw.replace(/_/g, ''));
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer ≥ ${min} (got ${raw})`);
-  return n;
-};
 
 const UNITS = envInt('BENCH_UNITS', 20_000, 100);
 const CONNECTIONS = envInt('BENCH_CONNECTIONS', 10);
@@ -355,18 +349,7 @@ async function startServer(spec: ServerSpec): Promise<ServerHandle> {
     env: { ...process.env, [SERVER_ENV]: JSON.stringify(spec) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  const next = <T extends FromChild['type']>(type: T) =>
-    new Promise<Extract<FromChild, { type: T }>>((resolve, reject) => {
-      const onMessage = (m: FromChild) => {
-        if (m.type !== type) return;
-        child.off('message', onMessage);
-        child.off('exit', onExit);
-        resolve(m as Extract<FromChild, { type: T }>);
-      };
-      const onExit = (code: number | null) => reject(new Error(`the ${spec.mode} server exited (${code}) before answering`));
-      child.on('message', onMessage);
-      child.once('exit', onExit);
-    });
+  const next = <T extends FromChild['type']>(type: T) => nextMessage<FromChild, T>(child, type, `the ${spec.mode} server`);
   const ready = await next('ready');
   const ask = async (m: ToChild) => {
     const answer = next('ack');
@@ -383,14 +366,7 @@ async function startServer(spec: ServerSpec): Promise<ServerHandle> {
     },
     reset: () => ask({ type: 'reset' }),
     profile: (on) => ask({ type: 'profile', on }),
-    async close() {
-      if (child.exitCode !== null) return;
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      child.send({ type: 'close' } satisfies ToChild);
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-    },
+    close: () => closeChild(child, 10_000),
   };
 }
 

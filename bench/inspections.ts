@@ -5,6 +5,7 @@ import type { Db } from '../src/db/index.js';
 import { FACILITY_CATEGORIES } from '../src/db/types.js';
 import { generateTasks, type GenerateResult } from '../src/modules/inspections/generator.js';
 import { fmt, mib, scratchApp, type Benchmark } from './scratch.js';
+import { envInt } from './child.js';
 
 /**
  * Inspection task generation at scale (issue 6's benchmark). A scratch database is seeded in SQL
@@ -18,13 +19,6 @@ import { fmt, mib, scratchApp, type Benchmark } from './scratch.js';
  * create nothing. Targets: first run under 10 s, second under 2 s.
  */
 
-const envInt = (name: string, dflt: number, min = 1) => {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return dflt;
-  const n = Number(raw.replace(/_/g, ''));
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer ≥ ${min} (got ${raw})`);
-  return n;
-};
 
 const COMMUNITIES = envInt('BENCH_INSPECTION_COMMUNITIES', 1_000);
 const PLANS = envInt('BENCH_INSPECTION_PLANS', 20);

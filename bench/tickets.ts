@@ -18,6 +18,7 @@ import { loadActor } from '../src/plugins/auth.js';
 import { OPEN_STATUSES } from '../src/modules/tickets/state-machine.js';
 import { listTickets, type TicketFilters, type TicketSort } from '../src/modules/tickets/tickets.repository.js';
 import { BENCH_DATABASE_URL, BENCH_REDIS_URL, fmt, mib, scratchApp, type Benchmark, type ScratchApp } from './scratch.js';
+import { closeChild, envInt, nextMessage } from './child.js';
 
 /**
  * Tickets at scale (issue 4's benchmark). A scratch database is seeded in SQL (INSERT … SELECT
@@ -34,13 +35,6 @@ import { BENCH_DATABASE_URL, BENCH_REDIS_URL, fmt, mib, scratchApp, type Benchma
  * so that autocannon does not share their event loop.
  */
 
-const envInt = (name: string, dflt: number, min = 1) => {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return dflt;
-  const n = Number(raw.replace(/_/g, ''));
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer ≥ ${min} (got ${raw})`);
-  return n;
-};
 
 const TICKETS = envInt('BENCH_TICKETS', 1_000_000);
 const COMMUNITIES = envInt('BENCH_COMMUNITIES', 1_000);
@@ -407,18 +401,7 @@ async function startServer(spec: ServerSpec): Promise<ServerHandle> {
     env: { ...process.env, [SERVER_ENV]: JSON.stringify(spec) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  const next = <T extends FromChild['type']>(type: T) =>
-    new Promise<Extract<FromChild, { type: T }>>((resolve, reject) => {
-      const onMessage = (m: FromChild) => {
-        if (m.type !== type) return;
-        child.off('message', onMessage);
-        child.off('exit', onExit);
-        resolve(m as Extract<FromChild, { type: T }>);
-      };
-      const onExit = (code: number | null) => reject(new Error(`the ${spec.mode} server exited (${code}) before answering`));
-      child.on('message', onMessage);
-      child.once('exit', onExit);
-    });
+  const next = <T extends FromChild['type']>(type: T) => nextMessage<FromChild, T>(child, type, `the ${spec.mode} server`);
   const ready = await next('ready');
   return {
     url: `http://127.0.0.1:${ready.port}`,
@@ -430,14 +413,7 @@ async function startServer(spec: ServerSpec): Promise<ServerHandle> {
     reset() {
       child.send({ type: 'reset' } satisfies ToChild);
     },
-    async close() {
-      if (child.exitCode !== null) return;
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      child.send({ type: 'close' } satisfies ToChild);
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-    },
+    close: () => closeChild(child, 10_000),
   };
 }
 

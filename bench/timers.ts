@@ -17,6 +17,7 @@ import { messageIdFor } from '../src/modules/notifications/channels.js';
 import { scheduleTimers, type TimerSpec } from '../src/modules/timers/timers.service.js';
 import { startWorkers, type Workers } from '../workers/worker.js';
 import { BENCH_DATABASE_URL, BENCH_REDIS_URL, fmt, mib, scratchApp, type Benchmark } from './scratch.js';
+import { closeChild, envInt, nextMessage } from './child.js';
 
 /**
  * The reminder engine at scale (issue 3's benchmark), in one run on the same PostgreSQL and Redis:
@@ -44,13 +45,6 @@ import { BENCH_DATABASE_URL, BENCH_REDIS_URL, fmt, mib, scratchApp, type Benchma
  * last emails; what is missing then counts as a lower bound).
  */
 
-const envInt = (name: string, dflt: number, min = 1) => {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return dflt;
-  const n = Number(raw.replace(/_/g, ''));
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer ≥ ${min} (got ${raw})`);
-  return n;
-};
 
 const TIMERS = envInt('BENCH_TIMERS', 100_000);
 const COMMUNITIES = envInt('BENCH_TIMER_COMMUNITIES', 1_000);
@@ -135,18 +129,7 @@ interface Sink {
 
 async function startSink(): Promise<Sink> {
   const child: ChildProcess = fork(SELF, [], { execArgv: ['--import', 'tsx'], env: { ...process.env, [SINK_ENV]: '1' }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const next = <T extends FromSink['type']>(type: T) =>
-    new Promise<Extract<FromSink, { type: T }>>((resolve, reject) => {
-      const onMessage = (m: FromSink) => {
-        if (m.type !== type) return;
-        child.off('message', onMessage);
-        child.off('exit', onExit);
-        resolve(m as Extract<FromSink, { type: T }>);
-      };
-      const onExit = (code: number | null) => reject(new Error(`the SMTP sink exited (${code}) before answering`));
-      child.on('message', onMessage);
-      child.once('exit', onExit);
-    });
+  const next = <T extends FromSink['type']>(type: T) => nextMessage<FromSink, T>(child, type, `the SMTP sink`);
   const ready = await next('ready');
   return {
     url: `smtp://127.0.0.1:${ready.port}`,
@@ -160,14 +143,7 @@ async function startSink(): Promise<Sink> {
       child.send({ type: 'dump' } satisfies ToSink);
       return (await answer).received;
     },
-    async close() {
-      if (child.exitCode !== null) return;
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      child.send({ type: 'close' } satisfies ToSink);
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(timer);
-    },
+    close: () => closeChild(child, 5_000),
   };
 }
 
