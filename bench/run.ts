@@ -8,6 +8,8 @@ import { tickets } from './tickets.js';
 import { timers } from './timers.js';
 import { inspections } from './inspections.js';
 import { funds } from './funds.js';
+import { routes } from './routes.js';
+import { scaling } from './scaling.js';
 import { BENCH_DATABASE_URL, mib, postgresVersion, type Benchmark } from './scratch.js';
 
 /**
@@ -16,7 +18,7 @@ import { BENCH_DATABASE_URL, mib, postgresVersion, type Benchmark } from './scra
  * sections, keeping the others' from the previous run.
  * To add one, write a module exporting a `Benchmark` (bench/scratch.ts) and list it here.
  */
-const BENCHMARKS: Benchmark[] = [csvImport, tickets, timers, inspections, funds];
+const BENCHMARKS: Benchmark[] = [csvImport, tickets, timers, inspections, funds, routes, scaling];
 
 const COMMAND = 'npm run bench';
 const OUT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../docs/BENCHMARKS.md');
