@@ -2,7 +2,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from './helpers/app.js';
-import { ROLES, as, assignDuty, makeBuilding, makeCommunity, makeOrg, makeTwoWorlds, makeUnit, makeUser, addMembership, type CommunityWorld, type Role } from './helpers/factories.js';
+import { multipart } from './helpers/http.js';
+import { PASSWORD, ROLES, as, assignDuty, makeBuilding, makeCommunity, makeOrg, makeTwoWorlds, makeUnit, makeUser, addMembership, type CommunityWorld, type Role } from './helpers/factories.js';
 
 /**
  * The access matrix (DESIGN.md "Access"; CAPABILITIES in src/plugins/access.ts).
@@ -10,14 +11,23 @@ import { ROLES, as, assignDuty, makeBuilding, makeCommunity, makeOrg, makeTwoWor
  * Every community-scoped route is a row of ROUTES below, with what each role gets in its OWN
  * community. The same routes aimed at the OTHER community's records answer 404 for every
  * non-admin role (never 403, never data), 401 anonymous, and work for the platform admin.
- * A route the app serves that has no row here fails the coverage test at the bottom.
+ * Every other route (sign-in, the account, organizations, notifications, administration,
+ * tickets, intake, inspections, funds, district reports…) is a row of GLOBAL, with what each
+ * role gets on its own world's records and, where a record is named, on the other world's.
+ * A route the app serves that has no row fails the coverage test at the bottom.
+ * docs/ACCESS.md is these tables in Markdown; a test fails when it differs (UPDATE_ACCESS_MD=1 rewrites it).
  */
 
 const API = '/api/v1';
 const uniq = () => randomBytes(4).toString('hex');
 
-type Who = Role | 'anonymous';
-const WHO: readonly Who[] = [...ROLES, 'anonymous'];
+/**
+ * The roles of DESIGN.md "Access", plus a resident: a signed-in person with no role anywhere (a
+ * tenant, say: no unit, no membership). Residents report faults through a facility's QR code
+ * (public routes); signed in, they see only their own account and notifications.
+ */
+type Who = Role | 'resident' | 'anonymous';
+const WHO: readonly Who[] = [...ROLES, 'resident', 'anonymous'];
 type Method = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
 
 /** Builds the request for a route aimed at world `w`'s records. */
@@ -63,8 +73,10 @@ function row(
   contractor: number,
   authority: number,
   anonymous: number,
+  /** No role in any community: community records are not visible (404). */
+  resident = 404,
 ): Record<Who, number> {
-  return { platformAdmin, propertyManager, technician, committeeChair, committeeMember, owner, contractor, authority, anonymous };
+  return { platformAdmin, propertyManager, technician, committeeChair, committeeMember, owner, contractor, authority, resident, anonymous };
 }
 
 const ROUTES: RouteSpec[] = [
@@ -197,55 +209,8 @@ const ROUTES: RouteSpec[] = [
   },
 ];
 
-/**
- * Routes the app serves that are not about one community's records, each with the reason.
- * A new route goes either into ROUTES or here, deliberately.
- */
-const NOT_COMMUNITY_SCOPED: Record<string, string> = {
-  'GET /public/facilities/:qrToken': 'public (no login): scoped by the facility’s QR token; tests/intake.test.ts',
-  'POST /public/facilities/:qrToken/reports': 'public (no login): scoped by the facility’s QR token; tests/intake.test.ts',
-  'POST /facilities/:id/devices': 'facility-scoped (requireCommunity facilities.manage on its community); tests/intake.test.ts',
-  'GET /facilities/:id/devices': 'facility-scoped (requireCommunity facilities.manage on its community); tests/intake.test.ts',
-  'POST /devices/:id/disable': 'device-scoped (requireCommunity facilities.manage on its facility’s community); tests/intake.test.ts',
-  'POST /tickets/:id/attachments': 'ticket-scoped (ticketPermissions comment); tests/intake.test.ts',
-  'GET /tickets/:id/attachments': 'ticket-scoped (ticketPermissions read); tests/intake.test.ts',
-  'GET /tickets/:id/attachments/:attachmentId': 'ticket-scoped (ticketPermissions read); tests/intake.test.ts',
-  'GET /communities': 'lists only visible communities: see "GET /communities" below',
-  'POST /communities': 'creates a community: see "POST /communities" below',
-  'GET /organizations/:id': 'organization-scoped (canSeeOrganization)',
-  'GET /organizations/:id/members': 'organization-scoped (canSeeOrganization)',
-  'POST /organizations/:id/members': 'organization-scoped (canManageOrganization)',
-  'POST /tickets': 'community in the body; ticket access matrix in tests/tickets-access.test.ts',
-  'GET /tickets': 'ticket-scoped (visibleTicket); tests/tickets-access.test.ts',
-  'GET /tickets/:id': 'ticket-scoped (ticketPermissions); tests/tickets-access.test.ts',
-  'PATCH /tickets/:id': 'ticket-scoped (ticketPermissions); tests/tickets-access.test.ts',
-  'POST /tickets/:id/transitions': 'ticket-scoped (ticketPermissions); tests/tickets-access.test.ts',
-  'POST /tickets/:id/comments': 'ticket-scoped (ticketPermissions); tests/tickets-access.test.ts',
-  'POST /tickets/:id/rating': 'ticket-scoped (ticketPermissions); tests/tickets-access.test.ts',
-  'GET /reports/districts/:district/kpis': 'district-scoped (canReadDistrict): tests/reports.test.ts',
-  'POST /communities/:id/ledger/opening-balances': 'one import per unit (a second is refused): committee-only, tests/funds.test.ts',
-  'POST /fund-requests': 'community in the body; fund access in tests/funds.test.ts',
-  'GET /fund-requests': 'lists visible communities only; tests/funds.test.ts',
-  'GET /fund-requests/:id': 'request-scoped (requestForActor); tests/funds.test.ts',
-  'POST /fund-requests/:id/transitions': 'request-scoped with fund roles; tests/funds.test.ts',
-  'POST /fund-requests/:id/close-vote': 'request-scoped (committee); tests/funds.test.ts',
-  'POST /fund-requests/:id/ballots': 'request-scoped (owners in scope, committee for paper); tests/funds.test.ts',
-  'GET /fund-requests/:id/tally': 'request-scoped; tests/funds.test.ts',
-  'GET /fund-requests/:id/notice': 'request-scoped; tests/funds.test.ts',
-  'POST /fund-requests/:id/objections': 'request-scoped (owners); tests/funds.test.ts',
-  'POST /fund-requests/:id/works-done': 'request-scoped (its contractor); tests/funds.test.ts',
-  'POST /fund-requests/:id/after-fact-notice': 'request-scoped (committee); tests/funds.test.ts',
-  'POST /fund-requests/:id/documents': 'request-scoped (committee, property company, its contractor; ballot scans: committee); tests/funds.test.ts',
-  'GET /fund-requests/:id/documents/:documentId': 'request-scoped (requestForActor; ballot scans: committee, staff, authority, their owner); tests/funds.test.ts',
-  'GET /reports/duty-gaps': 'lists only visible communities (tests/duties.test.ts)',
-  'POST /notifications/:id/read': 'recipient-scoped: only one’s own notifications (tests/notifications.test.ts)',
-  'POST /admin/notifications/:id/retry': 'platform administrators only (tests/notifications.test.ts)',
-  'GET /inspection-plans/:id': 'plan-scoped (inspectionPermissions: contractors only their own); tests/inspections.test.ts',
-  'PATCH /inspection-plans/:id': 'plan-scoped (inspectionPermissions manage); tests/inspections.test.ts',
-  'POST /inspection-plans/:id/deactivate': 'plan-scoped (inspectionPermissions manage); tests/inspections.test.ts',
-  'GET /inspection-tasks/:id': 'task-scoped (inspectionPermissions: contractors only their own); tests/inspections.test.ts',
-  'POST /inspection-tasks/:id/results': 'task-scoped (inspectionPermissions perform); tests/inspections.test.ts',
-};
+/** The OpenAPI UI's own pages and files (public, no data); the OpenAPI document itself has a row. */
+const DOCS_UI = /^GET \/docs(\/static\/(\*|index\.html|swagger-initializer\.js)|\/\*|\/|\/uiConfig|\/initOAuth|\/yaml)?$/;
 
 interface MatrixRow {
   method: Method;
@@ -268,15 +233,21 @@ let t: TestApp;
 let a: CommunityWorld;
 let b: CommunityWorld;
 
+/** Each world's resident (see Who). */
+const residents = new Map<CommunityWorld, { id: string; email: string }>();
+const userOf = (w: CommunityWorld, who: Who) => (who === 'anonymous' ? null : who === 'resident' ? (residents.get(w) as { id: string; email: string }) : w.users[who]);
+
 beforeAll(async () => {
-  t = await createTestApp();
+  // Rate limits are tested elsewhere (tests/auth.test.ts, tests/intake.test.ts); here every role logs in and reports.
+  t = await createTestApp({ loginRateLimitPerMinute: 10_000, publicReportRateLimitPerMinute: 10_000, deviceAlarmRateLimitPerMinute: 10_000 });
   ({ a, b } = await makeTwoWorlds(t.db));
+  for (const w of [a, b]) residents.set(w, await makeUser(t.db));
 });
 afterAll(async () => t?.close());
 
 function call(world: CommunityWorld, actingAs: CommunityWorld, r: RouteSpec, role: Who): Promise<LightMyRequestResponse> {
   const req = r.request(world);
-  const userId = role === 'anonymous' ? null : actingAs.users[role].id;
+  const userId = userOf(actingAs, role)?.id ?? null;
   return as(t.app, userId)({ ...req, method: r.method, url: `${API}${req.url}` });
 }
 
@@ -530,6 +501,623 @@ describe('POST /communities', () => {
   });
 });
 
+/* ------------------------------------------------------------------------------------------- */
+/* Every other route: auth, self, organizations, lists, tickets, intake, funds, inspections…      */
+
+/** Who calls, aimed at whose records. */
+interface Ctx {
+  /** The world whose records the request names (the actor's own, or the other one). */
+  target: CommunityWorld;
+  /** The world the caller belongs to. */
+  actingAs: CommunityWorld;
+  who: Who;
+  user: { id: string; email: string } | null;
+}
+type Req = Omit<InjectOptions, 'method'> & { url: string };
+
+interface GlobalSpec {
+  method: Method;
+  route: string;
+  /** Builds the request; may make a fresh record for routes that change its state. */
+  request: (c: Ctx) => Promise<Req> | Req;
+  /** What each role gets on its own community's (organization's, district's, account's) records. */
+  own: Record<Who, number>;
+  /** The same aimed at the other world's records; absent where there is no other (login, /me, lists without a filter). */
+  other?: Record<Who, number>;
+  /** For docs/ACCESS.md: what "own" and "other" mean here. */
+  note: string;
+}
+
+/** Fixtures of each world, made once (records the calls only read). */
+interface Fx {
+  ticket: string;
+  attachment: string;
+  device: { deviceId: string; secret: string };
+  plan: string;
+  task: string;
+  fund: string;
+  votingFund: string;
+  fundDocument: string;
+}
+const fx = new Map<CommunityWorld, Fx>();
+const fxOf = (w: CommunityWorld) => fx.get(w) as Fx;
+const notificationOf = new Map<string, string>();
+
+const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64');
+const PDF = Buffer.from(
+  '%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n',
+  'latin1',
+);
+const CHECKLIST = [{ id: 'ok', text: '设备运行正常', severity: 'high' as const }];
+const DAY = 86_400_000;
+const shanghaiDay = (days: number) => new Date(Date.now() + days * DAY + 8 * 3600_000).toISOString().slice(0, 10);
+
+async function injectOk(userId: string | null, req: InjectOptions, status: number): Promise<{ id: string; [k: string]: unknown }> {
+  const res = await as(t.app, userId)(req);
+  if (res.statusCode !== status) throw new Error(`${req.method} ${req.url}: ${res.statusCode} ${res.body}`);
+  return res.json();
+}
+
+/** A fault about the world's roof (nobody's delegated duty: the matrix above delegates lifts to the contractor), reported by its owner, public. */
+const freshTicket = async (w: CommunityWorld) =>
+  (await injectOk(w.users.owner.id, { method: 'POST', url: `${API}/tickets`, payload: { communityId: w.community.id, title: `屋顶漏水-${uniq()}`, category: 'roof' } }, 201)).id;
+async function closedTicket(w: CommunityWorld) {
+  const id = await freshTicket(w);
+  const at = new Date();
+  await t.db.updateTable('tickets').set({ status: 'closed', acknowledged_at: at, resolved_at: at, closed_at: at }).where('id', '=', id).execute();
+  return id;
+}
+const freshDevice = async (w: CommunityWorld) =>
+  (await injectOk(w.users.propertyManager.id, { method: 'POST', url: `${API}/facilities/${w.facility.id}/devices`, payload: { name: `烟感-${uniq()}` } }, 201)) as unknown as { deviceId: string; secret: string };
+async function freshPlan(w: CommunityWorld) {
+  const { plan } = (await injectOk(
+    w.users.propertyManager.id,
+    { method: 'POST', url: `${API}/inspection-plans`, payload: { communityId: w.community.id, name: `摄像机日检-${uniq()}`, categories: ['camera'], rrule: 'FREQ=DAILY', dtstart: `${shanghaiDay(1)}T09:00`, checklist: CHECKLIST, leadTimeMinutes: 2 * 1440, dueWindowMinutes: 1440 } },
+    201,
+  )) as unknown as { plan: { id: string } };
+  const task = await t.db.selectFrom('inspection_tasks').select('id').where('plan_id', '=', plan.id).orderBy('occurrence_at').executeTakeFirst();
+  if (!task) throw new Error(`no task for plan ${plan.id}`);
+  return { plan: plan.id, task: task.id };
+}
+
+type FundStage = 'draft' | 'voting' | 'voted' | 'public_notice' | 'approved_emergency' | 'in_works';
+/** A fund request of the world about its owner’s unit alone (the matrix above adds units to its building: one voter keeps the outcome decidable), taken to a stage through the API. */
+async function freshFund(w: CommunityWorld, stage: FundStage): Promise<string> {
+  const emergency = stage === 'approved_emergency' || stage === 'in_works';
+  const { id } = await injectOk(
+    w.users.propertyManager.id,
+    {
+      method: 'POST',
+      url: `${API}/fund-requests`,
+      payload: {
+        communityId: w.community.id,
+        title: `维修-${uniq()}`,
+        path: emergency ? 'emergency' : 'normal',
+        // An emergency names the facility at fault.
+        ...(emergency ? { emergencyKind: 'elevator_danger', facilityIds: [w.facility.id] } : {}),
+        decisionType: 'use_fund',
+        scope: { unitIds: [w.unit.id] },
+        budgetLines: [{ description: '材料与人工', amountCents: 100_000 }],
+        funding: [{ source: 'maintenance_fund', amountCents: 100_000 }],
+        contractorOrgId: w.orgs.contractor.id,
+      },
+    },
+    201,
+  );
+  const move = (userId: string, to: string, extra: object = {}) => injectOk(userId, { method: 'POST', url: `${API}/fund-requests/${id}/transitions`, payload: { to, ...extra } }, 200);
+  if (stage === 'draft') return id;
+  if (emergency) {
+    await move(w.users.propertyManager.id, 'emergency_review');
+    await move(w.users.platformAdmin.id, 'approved');
+    if (stage === 'in_works') await move(w.users.committeeChair.id, 'in_works');
+    return id;
+  }
+  await move(w.users.committeeChair.id, 'voting', { voteClosesAt: new Date(Date.now() + 14 * DAY).toISOString() });
+  if (stage === 'voting') return id;
+  await injectOk(w.users.owner.id, { method: 'POST', url: `${API}/fund-requests/${id}/ballots`, payload: { choice: 'agree' } }, 200);
+  if (stage === 'voted') return id;
+  await injectOk(w.users.committeeChair.id, { method: 'POST', url: `${API}/fund-requests/${id}/close-vote` }, 200);
+  await move(w.users.committeeChair.id, 'public_notice');
+  return id;
+}
+
+async function makeFixtures(w: CommunityWorld): Promise<Fx> {
+  const ticket = await freshTicket(w);
+  const attachment = (await injectOk(w.users.owner.id, { method: 'POST', url: `${API}/tickets/${ticket}/attachments`, ...multipart([{ name: 'file', filename: 'photo.png', type: 'image/png', data: PNG }]) }, 201)).id;
+  const device = await freshDevice(w);
+  const { plan, task } = await freshPlan(w);
+  const fund = await freshFund(w, 'draft');
+  const fundDocument = (await injectOk(w.users.committeeChair.id, { method: 'POST', url: `${API}/fund-requests/${fund}/documents`, ...multipart([{ name: 'kind', data: 'quote' }, { name: 'title', data: '报价单' }, { name: 'file', filename: 'quote.pdf', type: 'application/pdf', data: PDF }]) }, 201)).id;
+  // One in-app notification for every person of the world, the resident included.
+  for (const who of [...ROLES, 'resident'] as const) {
+    const u = userOf(w, who) as { id: string; email: string };
+    const n = await t.db
+      .insertInto('notifications')
+      .values({ dedupe_key: `access-${uniq()}`, community_id: w.community.id, recipient_user_id: u.id, recipient_email: null, channel: 'in_app', template: 'access-test', locale: 'zh-CN', payload: '{}', subject: '通知', body_text: '通知' })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    notificationOf.set(`${w.community.id}|${who}`, n.id);
+  }
+  return { ticket, attachment, device, plan, task, fund, votingFund: await freshFund(w, 'voting'), fundDocument };
+}
+
+async function deadEmail(w: CommunityWorld) {
+  const n = await t.db
+    .insertInto('notifications')
+    .values({ dedupe_key: `access-dead-${uniq()}`, community_id: w.community.id, recipient_user_id: w.users.propertyManager.id, recipient_email: w.users.propertyManager.email, channel: 'email', template: 'access-test', locale: 'zh-CN', payload: '{}', subject: '通知', body_text: '通知', status: 'dead', attempts: 5, last_error: 'test' })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return n.id;
+}
+
+/** A new unit of the world with no opening balance yet (one import per unit). */
+async function unitWithoutBalance(w: CommunityWorld) {
+  const building = await makeBuilding(t.db, w.community.id, `期初-${uniq()}`);
+  const { unit } = await makeUnit(t.db, w.community.id, building.id);
+  return `building,unit number,balance\n${building.name},${unit.number},1000.00\n`;
+}
+
+//                                     admin  pm   tech chair memb owner contr auth  anon  resident
+const EVERYONE = (ok: number, anon = 401) => row(ok, ok, ok, ok, ok, ok, ok, ok, anon, ok);
+/** Another world's record: 404 for every role but the platform admin. */
+const HIDDEN = (adminOk: number) => row(adminOk, 404, 404, 404, 404, 404, 404, 404, 401, 404);
+
+const GLOBAL: GlobalSpec[] = [
+  // Health and the account itself.
+  { method: 'GET', route: '/healthz', own: EVERYONE(200, 200), note: 'liveness: public', request: () => ({ url: '/healthz' }) },
+  { method: 'GET', route: '/readyz', own: EVERYONE(200, 200), note: 'readiness: public', request: () => ({ url: '/readyz' }) },
+  { method: 'GET', route: '/docs/json', own: EVERYONE(200, 200), note: 'the OpenAPI document: public', request: () => ({ url: '/docs/json' }) },
+  {
+    method: 'POST',
+    route: '/auth/login',
+    own: EVERYONE(200, 401),
+    note: 'everyone signs in with their own credentials; anonymous: an unknown account',
+    request: (c) => ({ url: '/auth/login', payload: { email: c.user?.email ?? `nobody-${uniq()}@test.upkeep.cn`, password: PASSWORD } }),
+  },
+  {
+    method: 'POST',
+    route: '/auth/refresh',
+    own: EVERYONE(200, 401),
+    note: 'one’s own refresh token; anonymous: a made-up one',
+    request: async (c) => ({ url: '/auth/refresh', payload: { refreshToken: c.user ? await refreshTokenOf(c.user.email) : `made-up-${uniq()}-token` } }),
+  },
+  {
+    method: 'POST',
+    route: '/auth/logout',
+    own: EVERYONE(204, 204),
+    note: 'one’s own refresh token; anonymous: a made-up one (nothing to revoke, same answer)',
+    request: async (c) => ({ url: '/auth/logout', payload: { refreshToken: c.user ? await refreshTokenOf(c.user.email) : `made-up-${uniq()}-token` } }),
+  },
+  { method: 'GET', route: '/me', own: EVERYONE(200), note: 'one’s own account', request: () => ({ url: '/me' }) },
+
+  // Organizations.
+  {
+    method: 'POST',
+    route: '/organizations',
+    own: row(201, 403, 403, 403, 403, 403, 403, 403, 401, 403),
+    note: 'platform administrators only',
+    request: () => ({ url: '/organizations', payload: { kind: 'contractor', name: `承包商-${uniq()}` } }),
+  },
+  { method: 'GET', route: '/organizations', own: EVERYONE(200), note: 'the organizations one belongs to (all for platform administrators)', request: () => ({ url: '/organizations' }) },
+  {
+    method: 'GET',
+    route: '/organizations/:id',
+    own: row(200, 200, 200, 404, 404, 404, 404, 404, 401, 404),
+    other: HIDDEN(200),
+    note: 'the world’s property company: its members see it; other: the other world’s company',
+    request: (c) => ({ url: `/organizations/${c.target.orgs.company.id}` }),
+  },
+  {
+    method: 'GET',
+    route: '/organizations/:id/members',
+    own: row(200, 200, 200, 404, 404, 404, 404, 404, 401, 404),
+    other: HIDDEN(200),
+    note: 'as GET /organizations/:id',
+    request: (c) => ({ url: `/organizations/${c.target.orgs.company.id}/members` }),
+  },
+  {
+    method: 'POST',
+    route: '/organizations/:id/members',
+    own: row(201, 201, 403, 404, 404, 404, 404, 404, 401, 404),
+    other: HIDDEN(201),
+    note: 'the company’s managers (and platform administrators) add people; its staff may not',
+    request: (c) => ({ url: `/organizations/${c.target.orgs.company.id}/members`, payload: { email: `staff-${uniq()}@test.upkeep.cn`, role: 'staff', name: '新员工', password: 'a-long-enough-password' } }),
+  },
+
+  // Communities (lists and creation; the community pages are the matrix above).
+  { method: 'GET', route: '/communities', own: EVERYONE(200), note: 'only the communities one may see (detailed below)', request: () => ({ url: '/communities' }) },
+  {
+    method: 'POST',
+    route: '/communities',
+    own: row(201, 201, 403, 403, 403, 403, 403, 403, 401, 403),
+    note: 'platform administrators and property managers (their company then holds the duty)',
+    request: (c) => ({ url: '/communities', payload: { name: `新小区-${uniq()}`, district: c.target.community.district, ...(c.who === 'platformAdmin' ? { propertyCompanyId: c.target.orgs.company.id } : {}) } }),
+  },
+  {
+    method: 'POST',
+    route: '/communities/:id/ledger/opening-balances',
+    own: row(201, 403, 403, 201, 403, 403, 403, 403, 401),
+    other: HIDDEN(201),
+    note: 'the owners’ committee imports opening balances (a fresh unit each call)',
+    request: async (c) => ({ url: `/communities/${c.target.community.id}/ledger/opening-balances`, headers: { 'content-type': 'text/csv' }, payload: await unitWithoutBalance(c.target) }),
+  },
+
+  // Notifications.
+  { method: 'GET', route: '/notifications', own: EVERYONE(200), note: 'one’s own notifications', request: () => ({ url: '/notifications' }) },
+  {
+    method: 'POST',
+    route: '/notifications/:id/read',
+    own: EVERYONE(200),
+    // Someone else's: 200 with nothing updated (the route marks "mine"), checked unchanged below.
+    other: EVERYONE(200),
+    note: 'own: one’s own notification; other: the same role’s in the other world, someone else’s (the platform administrator is one person in both worlds): answered `{updated: 0}` and left unread',
+    request: (c) => ({ url: `/notifications/${notificationOf.get(`${c.target.community.id}|${c.who === 'anonymous' ? 'owner' : c.who}`)}/read` }),
+  },
+  { method: 'POST', route: '/notifications/read-all', own: EVERYONE(200), note: 'one’s own notifications', request: () => ({ url: '/notifications/read-all' }) },
+  { method: 'GET', route: '/admin/notifications', own: row(200, 403, 403, 403, 403, 403, 403, 403, 401, 403), note: 'platform administrators only', request: () => ({ url: '/admin/notifications' }) },
+  {
+    method: 'POST',
+    route: '/admin/notifications/:id/retry',
+    own: row(200, 403, 403, 403, 403, 403, 403, 403, 401, 403),
+    note: 'platform administrators only (a dead email each call)',
+    request: async (c) => ({ url: `/admin/notifications/${await deadEmail(c.target)}/retry` }),
+  },
+
+  // Reports outside one community.
+  {
+    method: 'GET',
+    route: '/reports/districts/:district/kpis',
+    own: row(200, 404, 404, 404, 404, 404, 404, 200, 401, 404),
+    other: HIDDEN(200),
+    note: 'the world’s district: its authority (and platform administrators); to anyone else a district is not there (404); other: the other world’s district',
+    request: (c) => ({ url: `/reports/districts/${encodeURIComponent(c.target.community.district)}/kpis` }),
+  },
+  { method: 'GET', route: '/reports/duty-gaps', own: EVERYONE(200), note: 'communities without a duty holder, among those one may see', request: () => ({ url: '/reports/duty-gaps' }) },
+
+  // Tickets (the full ticket matrix by kind of ticket is tests/tickets-access.test.ts).
+  {
+    method: 'POST',
+    route: '/tickets',
+    own: row(201, 201, 201, 201, 201, 201, 403, 403, 401),
+    other: HIDDEN(201),
+    note: 'a fault in the world’s community',
+    request: (c) => ({ url: '/tickets', payload: { communityId: c.target.community.id, title: `楼道灯不亮-${uniq()}`, category: 'lighting' } }),
+  },
+  { method: 'GET', route: '/tickets', own: EVERYONE(200), other: EVERYONE(200), note: 'other: filtered to the other world’s community: an empty page (no 404), none of its tickets', request: (c) => ({ url: c.target === c.actingAs ? '/tickets' : `/tickets?communityId=${c.target.community.id}` }) },
+  {
+    method: 'GET',
+    route: '/tickets/:id',
+    own: row(200, 200, 200, 200, 200, 200, 404, 200, 401),
+    other: HIDDEN(200),
+    note: 'a public lift fault reported by the world’s owner (not the camera contractor’s)',
+    request: (c) => ({ url: `/tickets/${fxOf(c.target).ticket}` }),
+  },
+  {
+    method: 'PATCH',
+    route: '/tickets/:id',
+    own: row(200, 200, 200, 200, 403, 403, 404, 403, 401),
+    other: HIDDEN(200),
+    note: 'as GET /tickets/:id',
+    request: (c) => ({ url: `/tickets/${fxOf(c.target).ticket}`, payload: { priority: 'P2' } }),
+  },
+  {
+    method: 'POST',
+    route: '/tickets/:id/transitions',
+    own: row(200, 200, 200, 200, 403, 403, 404, 403, 401),
+    other: HIDDEN(200),
+    note: 'acknowledge a new ticket (a fresh one each call); the reporter may cancel, not acknowledge',
+    request: async (c) => ({ url: `/tickets/${await freshTicket(c.target)}/transitions`, payload: { to: 'acknowledged' } }),
+  },
+  {
+    method: 'POST',
+    route: '/tickets/:id/comments',
+    own: row(201, 201, 201, 201, 201, 201, 404, 403, 401),
+    other: HIDDEN(201),
+    note: 'as GET /tickets/:id; the authority reads only',
+    request: (c) => ({ url: `/tickets/${fxOf(c.target).ticket}/comments`, payload: { body: '已记录', internal: false } }),
+  },
+  {
+    method: 'POST',
+    route: '/tickets/:id/rating',
+    own: row(403, 403, 403, 403, 403, 200, 404, 403, 401),
+    other: HIDDEN(403),
+    note: 'a closed ticket (fresh each call): only its reporter rates',
+    request: async (c) => ({ url: `/tickets/${await closedTicket(c.target)}/rating`, payload: { score: 5, comment: '很好' } }),
+  },
+  {
+    method: 'POST',
+    route: '/tickets/:id/attachments',
+    own: row(201, 201, 201, 201, 201, 201, 404, 403, 401),
+    other: HIDDEN(201),
+    note: 'as commenting',
+    request: (c) => ({ url: `/tickets/${fxOf(c.target).ticket}/attachments`, ...multipart([{ name: 'file', filename: 'photo.png', type: 'image/png', data: PNG }]) }),
+  },
+  {
+    method: 'GET',
+    route: '/tickets/:id/attachments',
+    own: row(200, 200, 200, 200, 200, 200, 404, 200, 401),
+    other: HIDDEN(200),
+    note: 'as GET /tickets/:id',
+    request: (c) => ({ url: `/tickets/${fxOf(c.target).ticket}/attachments` }),
+  },
+  {
+    method: 'GET',
+    route: '/tickets/:id/attachments/:attachmentId',
+    own: row(200, 200, 200, 200, 200, 200, 404, 200, 401),
+    other: HIDDEN(200),
+    note: 'as GET /tickets/:id',
+    request: (c) => ({ url: `/tickets/${fxOf(c.target).ticket}/attachments/${fxOf(c.target).attachment}` }),
+  },
+
+  // Intake: devices and the public QR pages.
+  {
+    method: 'POST',
+    route: '/facilities/:id/devices',
+    own: row(201, 201, 201, 201, 403, 403, 403, 403, 401),
+    other: HIDDEN(201),
+    note: 'facilities.manage on the facility’s community',
+    request: (c) => ({ url: `/facilities/${c.target.facility.id}/devices`, payload: { name: `烟感-${uniq()}` } }),
+  },
+  {
+    method: 'GET',
+    route: '/facilities/:id/devices',
+    own: row(200, 200, 200, 200, 403, 403, 403, 403, 401),
+    other: HIDDEN(200),
+    note: 'facilities.manage on the facility’s community',
+    request: (c) => ({ url: `/facilities/${c.target.facility.id}/devices` }),
+  },
+  {
+    method: 'POST',
+    route: '/devices/:id/disable',
+    own: row(200, 200, 200, 200, 403, 403, 403, 403, 401),
+    other: HIDDEN(200),
+    note: 'facilities.manage on the device’s community (a fresh device each call)',
+    request: async (c) => ({ url: `/devices/${(await freshDevice(c.target)).deviceId}/disable` }),
+  },
+  {
+    method: 'POST',
+    route: '/devices/alarms',
+    own: EVERYONE(201, 201),
+    note: 'authenticated by the device’s own id and secret, whoever else is signed in',
+    request: (c) => ({ url: '/devices/alarms', headers: { 'x-device-id': fxOf(c.target).device.deviceId, 'x-device-secret': fxOf(c.target).device.secret }, payload: { dedupeKey: `smoke-${uniq()}` } }),
+  },
+  { method: 'GET', route: '/public/facilities/:qrToken', own: EVERYONE(200, 200), note: 'public: the QR token is the key', request: (c) => ({ url: `/public/facilities/${c.target.facility.qr_token}` }) },
+  {
+    method: 'POST',
+    route: '/public/facilities/:qrToken/reports',
+    own: EVERYONE(201, 201),
+    note: 'public: the QR token is the key',
+    request: (c) => ({ url: `/public/facilities/${c.target.facility.qr_token}/reports`, payload: { reporterName: '住户', reporterPhone: phone(), description: `摄像头不亮-${uniq()}` } }),
+  },
+
+  // Inspections.
+  {
+    method: 'POST',
+    route: '/inspection-plans',
+    own: row(201, 201, 201, 201, 403, 403, 403, 403, 401),
+    other: HIDDEN(201),
+    note: 'inspections.manage in the body’s community',
+    request: (c) => ({ url: '/inspection-plans', payload: { communityId: c.target.community.id, name: `巡检-${uniq()}`, categories: ['camera'], rrule: 'FREQ=WEEKLY', dtstart: `${shanghaiDay(1)}T09:00`, checklist: CHECKLIST } }),
+  },
+  { method: 'GET', route: '/inspection-plans', own: EVERYONE(200), other: row(200, 404, 404, 404, 404, 404, 404, 404, 401, 404), note: 'other: filtered to the other world’s community', request: (c) => ({ url: c.target === c.actingAs ? '/inspection-plans' : `/inspection-plans?communityId=${c.target.community.id}` }) },
+  {
+    method: 'GET',
+    route: '/inspection-plans/:id',
+    own: row(200, 200, 200, 200, 200, 403, 200, 200, 401),
+    other: HIDDEN(200),
+    note: 'a camera plan: cameras are the delegated contractor’s duty, so it is assigned to the contractor, who sees it (contractors see only plans assigned to them); owners see no inspection internals',
+    request: (c) => ({ url: `/inspection-plans/${fxOf(c.target).plan}` }),
+  },
+  {
+    method: 'PATCH',
+    route: '/inspection-plans/:id',
+    own: row(200, 200, 200, 200, 403, 403, 403, 403, 401),
+    other: HIDDEN(200),
+    note: 'inspections.manage (the assigned contractor performs, does not change the plan)',
+    request: (c) => ({ url: `/inspection-plans/${fxOf(c.target).plan}`, payload: { name: `巡检-${uniq()}` } }),
+  },
+  {
+    method: 'POST',
+    route: '/inspection-plans/:id/deactivate',
+    own: row(200, 200, 200, 200, 403, 403, 403, 403, 401),
+    other: HIDDEN(200),
+    note: 'inspections.manage (a fresh plan each call)',
+    request: async (c) => ({ url: `/inspection-plans/${(await freshPlan(c.target)).plan}/deactivate` }),
+  },
+  { method: 'GET', route: '/inspection-tasks', own: EVERYONE(200), other: row(200, 404, 404, 404, 404, 404, 404, 404, 401, 404), note: 'other: filtered to the other world’s community', request: (c) => ({ url: c.target === c.actingAs ? '/inspection-tasks' : `/inspection-tasks?communityId=${c.target.community.id}` }) },
+  {
+    method: 'GET',
+    route: '/inspection-tasks/:id',
+    own: row(200, 200, 200, 200, 200, 403, 200, 200, 401),
+    other: HIDDEN(200),
+    note: 'a task of that plan (the contractor’s)',
+    request: (c) => ({ url: `/inspection-tasks/${fxOf(c.target).task}` }),
+  },
+  {
+    method: 'POST',
+    route: '/inspection-tasks/:id/results',
+    own: row(201, 201, 201, 201, 403, 403, 201, 403, 401),
+    other: HIDDEN(201),
+    note: 'inspections.perform, and the task’s assignee (the contractor) (a fresh task each call)',
+    request: async (c) => ({
+      url: `/inspection-tasks/${(await freshPlan(c.target)).task}/results`,
+      payload: { results: [{ facilityId: c.target.facility.id, outcome: 'ok', checklist: [{ itemId: 'ok', ok: true }] }] },
+    }),
+  },
+  {
+    method: 'POST',
+    route: '/patrol/checkins',
+    own: row(201, 201, 201, 201, 403, 403, 201, 403, 401),
+    other: HIDDEN(201),
+    note: 'check in at the world’s camera by its QR token: staff, and the contractor whose duty cameras are',
+    request: (c) => ({ url: '/patrol/checkins', payload: { qrToken: c.target.facility.qr_token } }),
+  },
+
+  // Fund requests.
+  {
+    method: 'POST',
+    route: '/fund-requests',
+    own: row(201, 201, 403, 201, 201, 403, 403, 403, 401),
+    other: HIDDEN(201),
+    note: 'proposed in the world’s community: the property company’s manager, the owners’ committee',
+    request: (c) => ({
+      url: '/fund-requests',
+      payload: {
+        communityId: c.target.community.id,
+        title: `维修-${uniq()}`,
+        path: 'normal',
+        decisionType: 'use_fund',
+        scope: { unitIds: [c.target.unit.id] },
+        budgetLines: [{ description: '材料与人工', amountCents: 100_000 }],
+        funding: [{ source: 'maintenance_fund', amountCents: 100_000 }],
+      },
+    }),
+  },
+  { method: 'GET', route: '/fund-requests', own: EVERYONE(200), other: row(200, 404, 404, 404, 404, 404, 404, 404, 401, 404), note: 'other: filtered to the other world’s community', request: (c) => ({ url: c.target === c.actingAs ? '/fund-requests' : `/fund-requests?communityId=${c.target.community.id}` }) },
+  {
+    method: 'GET',
+    route: '/fund-requests/:id',
+    own: row(200, 200, 200, 200, 200, 200, 200, 200, 401),
+    other: HIDDEN(200),
+    note: 'a draft request of the world (its contractor named)',
+    request: (c) => ({ url: `/fund-requests/${fxOf(c.target).fund}` }),
+  },
+  {
+    method: 'POST',
+    route: '/fund-requests/:id/transitions',
+    own: row(200, 403, 403, 200, 403, 403, 403, 403, 401),
+    other: HIDDEN(200),
+    note: 'open the vote of a fresh draft: the committee',
+    request: async (c) => ({ url: `/fund-requests/${await freshFund(c.target, 'draft')}/transitions`, payload: { to: 'voting', voteClosesAt: new Date(Date.now() + 14 * DAY).toISOString() } }),
+  },
+  {
+    method: 'POST',
+    route: '/fund-requests/:id/ballots',
+    own: row(403, 403, 403, 403, 403, 200, 403, 403, 401),
+    other: HIDDEN(403),
+    note: 'a fresh vote: owners in scope vote',
+    request: async (c) => ({ url: `/fund-requests/${await freshFund(c.target, 'voting')}/ballots`, payload: { choice: 'agree' } }),
+  },
+  {
+    method: 'POST',
+    route: '/fund-requests/:id/close-vote',
+    own: row(200, 403, 403, 200, 403, 403, 403, 403, 401),
+    other: HIDDEN(200),
+    note: 'a fresh vote whose every voter voted: the committee closes it',
+    request: async (c) => ({ url: `/fund-requests/${await freshFund(c.target, 'voted')}/close-vote` }),
+  },
+  {
+    method: 'GET',
+    route: '/fund-requests/:id/tally',
+    own: row(200, 200, 200, 200, 200, 200, 200, 200, 401),
+    other: HIDDEN(200),
+    note: 'a request whose vote is open',
+    request: (c) => ({ url: `/fund-requests/${fxOf(c.target).votingFund}/tally` }),
+  },
+  {
+    method: 'GET',
+    route: '/fund-requests/:id/notice',
+    own: row(200, 200, 200, 200, 200, 200, 200, 200, 401),
+    other: HIDDEN(200),
+    note: 'as GET /fund-requests/:id',
+    request: (c) => ({ url: `/fund-requests/${fxOf(c.target).fund}/notice` }),
+  },
+  {
+    method: 'POST',
+    route: '/fund-requests/:id/objections',
+    own: row(403, 403, 403, 201, 201, 201, 403, 403, 401),
+    other: HIDDEN(403),
+    note: 'a fresh request in its public notice: owners and the owners’ committee object',
+    request: async (c) => ({ url: `/fund-requests/${await freshFund(c.target, 'public_notice')}/objections`, payload: { body: '报价偏高' } }),
+  },
+  {
+    method: 'POST',
+    route: '/fund-requests/:id/works-done',
+    own: row(403, 403, 403, 403, 403, 403, 200, 403, 401),
+    other: HIDDEN(403),
+    note: 'a fresh request in works: only its contractor attests the works done (not even a platform administrator)',
+    request: async (c) => ({ url: `/fund-requests/${await freshFund(c.target, 'in_works')}/works-done` }),
+  },
+  {
+    method: 'POST',
+    route: '/fund-requests/:id/after-fact-notice',
+    own: row(200, 403, 403, 200, 403, 403, 403, 403, 401),
+    other: HIDDEN(200),
+    note: 'a fresh approved emergency request: the committee records the after-the-fact notice',
+    request: async (c) => ({ url: `/fund-requests/${await freshFund(c.target, 'approved_emergency')}/after-fact-notice` }),
+  },
+  {
+    method: 'POST',
+    route: '/fund-requests/:id/documents',
+    own: row(201, 201, 201, 201, 201, 403, 201, 403, 401),
+    other: HIDDEN(201),
+    note: 'a quote: the committee, the property company, the request’s contractor',
+    request: (c) => ({ url: `/fund-requests/${fxOf(c.target).fund}/documents`, ...multipart([{ name: 'kind', data: 'quote' }, { name: 'title', data: '报价单' }, { name: 'file', filename: 'quote.pdf', type: 'application/pdf', data: PDF }]) }),
+  },
+  {
+    method: 'GET',
+    route: '/fund-requests/:id/documents/:documentId',
+    own: row(200, 200, 200, 200, 200, 200, 200, 200, 401),
+    other: HIDDEN(200),
+    note: 'a quote: whoever may read the request',
+    request: (c) => ({ url: `/fund-requests/${fxOf(c.target).fund}/documents/${fxOf(c.target).fundDocument}` }),
+  },
+];
+
+/** A fresh refresh token of the account (a login: every call spends or revokes its own). */
+async function refreshTokenOf(email: string): Promise<string> {
+  const res = await t.app.inject({ method: 'POST', url: `${API}/auth/login`, payload: { email, password: PASSWORD } });
+  if (res.statusCode !== 200) throw new Error(`login ${email}: ${res.statusCode} ${res.body}`);
+  return res.json().refreshToken as string;
+}
+
+interface GlobalRow {
+  method: Method;
+  route: string;
+  role: Who;
+  target: 'own' | 'other';
+  expect: number;
+}
+const GLOBAL_MATRIX: GlobalRow[] = GLOBAL.flatMap((r) =>
+  (['own', 'other'] as const).flatMap((target) => {
+    const table = target === 'own' ? r.own : r.other;
+    return table ? WHO.map((role) => ({ method: r.method, route: r.route, role, target, expect: table[role] })) : [];
+  }),
+);
+const globalSpec = (method: Method, route: string) => GLOBAL.find((r) => r.method === method && r.route === route) as GlobalSpec;
+
+async function callGlobal(r: GlobalSpec, target: CommunityWorld, actingAs: CommunityWorld, who: Who): Promise<LightMyRequestResponse> {
+  const user = userOf(actingAs, who);
+  const req = await r.request({ target, actingAs, who, user });
+  return as(t.app, user?.id ?? null)({ ...req, method: r.method, url: `${API}${req.url}` });
+}
+
+describe('access matrix: every other route', () => {
+  beforeAll(async () => {
+    for (const w of [a, b]) fx.set(w, await makeFixtures(w));
+  });
+
+  it.each(GLOBAL_MATRIX)('$method $route as $role of A on $target → $expect', async ({ method, route, role, target, expect: status }) => {
+    const r = globalSpec(method, route);
+    const res = await callGlobal(r, target === 'own' ? a : b, a, role);
+    expect(res.statusCode, res.body).toBe(status);
+    // Sign-in routes say which credential failed (INVALID_CREDENTIALS, INVALID_REFRESH_TOKEN).
+    if (status === 401) expect(res.json().error.code).toMatch(route.startsWith('/auth/') ? /^INVALID_/ : /^UNAUTHORIZED$/);
+    if (status === 403) expect(res.json().error.code).toBe('FORBIDDEN');
+    if (status === 404) {
+      expect(res.json().error.code).toBe('NOT_FOUND');
+      expect(res.json().error.message).not.toMatch(/^Route /);
+    }
+    if (route === '/notifications/:id/read' && target === 'other' && role !== 'platformAdmin' && role !== 'anonymous') {
+      const theirs = await t.db.selectFrom('notifications').select('read_at').where('id', '=', notificationOf.get(`${b.community.id}|${role}`) as string).executeTakeFirstOrThrow();
+      expect(res.json().updated).toBe(0);
+      expect(theirs.read_at).toBeNull();
+    }
+    // A list aimed at the other world shows none of it to anyone but the platform administrator.
+    if (target === 'other' && res.statusCode === 200 && role !== 'platformAdmin' && method === 'GET') expect(res.body).not.toContain(b.community.id);
+  });
+});
+
 /**
  * Every (METHOD path) the app serves, hidden routes included, from Fastify's own route tree
  * (printRoutes draws it with 4 characters per level; a node's path continues its parent's).
@@ -550,7 +1138,7 @@ function servedRoutes(tree: string): string[] {
 }
 
 describe('route coverage', () => {
-  it('every community-scoped route of the app has rows in the matrix', async () => {
+  it('every route of the app has rows in the matrix', async () => {
     const served = servedRoutes(t.app.printRoutes({ commonPrefix: false }))
       .filter((k) => k.split(' ')[1]?.startsWith(`${API}/`))
       .map((k) => k.replace(` ${API}/`, ' /'));
@@ -563,18 +1151,23 @@ describe('route coverage', () => {
     expect(documented.length).toBeGreaterThan(10);
     expect(documented.filter((k) => !served.includes(k))).toEqual([]);
 
-    // Community-scoped: anything with a path parameter, and anything under /communities or /audit.
-    const scoped = served.filter((k) => /:\w+/.test(k) || / \/(communities|audit)(\/|$)/.test(k));
-    const covered = new Set(ROUTES.map((r) => `${r.method} ${r.route}`));
-    const missing = scoped.filter((k) => !covered.has(k) && !(k in NOT_COMMUNITY_SCOPED));
-    expect(missing, 'routes with no row in the access matrix (add them to ROUTES, or to NOT_COMMUNITY_SCOPED with a reason)').toEqual([]);
-    // And the tables name no route the app does not serve (a typo would test nothing).
+    // Every route: a row in ROUTES (community pages) or GLOBAL (the rest), or the OpenAPI UI's own files.
+    const covered = new Set([...ROUTES, ...GLOBAL].map((r) => `${r.method} ${r.route}`));
+    const missing = served.filter((k) => !covered.has(k) && !DOCS_UI.test(k));
+    expect(missing, 'routes with no row in the access matrix (add them to ROUTES or GLOBAL)').toEqual([]);
+    // And the tables name no route the app does not serve (a typo would test nothing), each once.
     expect([...covered].filter((k) => !served.includes(k))).toEqual([]);
-    expect(Object.keys(NOT_COMMUNITY_SCOPED).filter((k) => !served.includes(k))).toEqual([]);
+    expect(covered.size).toBe(ROUTES.length + GLOBAL.length);
   });
 
   it('the matrix has a row for every role on every route, both ways', () => {
+    expect(WHO).toEqual(['platformAdmin', 'propertyManager', 'technician', 'committeeChair', 'committeeMember', 'owner', 'contractor', 'authority', 'resident', 'anonymous']);
     expect(OWN_MATRIX).toHaveLength(ROUTES.length * WHO.length);
     expect(OTHER_MATRIX).toHaveLength(ROUTES.length * WHO.length);
+    const withOther = GLOBAL.filter((r) => r.other).length;
+    expect(GLOBAL_MATRIX).toHaveLength((GLOBAL.length + withOther) * WHO.length);
+    // A route about one record (a path parameter) is also tried on the other world's, unless it is public by its token.
+    const noOther = GLOBAL.filter((r) => /:\w+/.test(r.route) && !r.other).map((r) => `${r.method} ${r.route}`);
+    expect(noOther.sort()).toEqual(['GET /public/facilities/:qrToken', 'POST /admin/notifications/:id/retry', 'POST /public/facilities/:qrToken/reports'].sort());
   });
 });
