@@ -1,4 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from './helpers/app.js';
@@ -1136,6 +1139,78 @@ function servedRoutes(tree: string): string[] {
   }
   return out;
 }
+
+/* ------------------------------------------------------------------------------------------- */
+/* docs/ACCESS.md: the tables above in Markdown                                                  */
+
+const ACCESS_MD = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../docs/ACCESS.md');
+const HEADS: Record<Who, string> = {
+  platformAdmin: 'platform admin',
+  propertyManager: 'property manager',
+  technician: 'technician',
+  committeeChair: 'committee chair',
+  committeeMember: 'committee member',
+  owner: 'owner',
+  contractor: 'contractor',
+  authority: 'authority',
+  resident: 'resident',
+  anonymous: 'anonymous',
+};
+const cell = (n: number) => (n < 400 ? `**${n}**` : String(n));
+const md = (text: string) => text.replace(/\|/g, '\\|');
+
+function accessMarkdown(): string {
+  const head = `| route | ${WHO.map((w) => HEADS[w]).join(' | ')} |`;
+  const rule = `|---|${WHO.map(() => '---:').join('|')}|`;
+  return [
+    '# Access matrix',
+    '',
+    'Generated from the tables of `tests/access.test.ts`, which runs every cell against the app (`npm test`); a test fails when this file differs from them',
+    '(rewrite it with `UPDATE_ACCESS_MD=1 npx vitest run tests/access.test.ts`). The rules are DESIGN.md "Access"; the capabilities are `src/plugins/access.ts`.',
+    '',
+    'Two communities (“worlds”) in different districts, each with one person in every role: its property company’s **property manager** and **technician** (staff),',
+    'its owners’ committee’s **committee chair** and **committee member**, the **owner** of one unit, the manager of a **contractor** holding a delegated duty (the cameras),',
+    'the district **authority**’s viewer; one **platform admin** for both; a **resident** (signed in, no unit and no role anywhere: a tenant; residents report faults',
+    'through a facility’s QR code); and **anonymous** (no token). Every person acts on their own world’s records and, where a record is named, on the other world’s.',
+    '',
+    'Statuses: **2xx** allowed (bold), 401 not signed in, 403 the record is visible but the action is not the role’s, 404 not visible (another community’s record',
+    'answers exactly as a record that does not exist, never its data). Ticket routes by kind of ticket (own, others’ private, assigned to the contractor…) are in',
+    '`tests/tickets-access.test.ts`; fund rules by request state in `tests/funds.test.ts`; inspections in `tests/inspections.test.ts`.',
+    '',
+    '## Community pages: own community',
+    '',
+    'The same routes aimed at **the other community** answer 404 to every role but the platform admin (who gets the success status), 401 anonymous.',
+    '',
+    head,
+    rule,
+    ...ROUTES.map((r) => `| \`${r.method} ${r.route}\` | ${WHO.map((w) => cell(r.own[w])).join(' | ')} |`),
+    '',
+    '## Every other route',
+    '',
+    'Each cell: own world / the other world’s record (one figure where no record of a world is named).',
+    '',
+    `| route | ${WHO.map((w) => HEADS[w]).join(' | ')} | what is asked |`,
+    `|---|${WHO.map(() => '---:').join('|')}|---|`,
+    ...GLOBAL.map((r) => `| \`${r.method} ${r.route}\` | ${WHO.map((w) => (r.other ? `${cell(r.own[w])} / ${cell(r.other[w])}` : cell(r.own[w]))).join(' | ')} | ${md(r.note)} |`),
+    '',
+    '## Where this differs from “404 for another’s record”',
+    '',
+    '- `POST /notifications/:id/read` on someone else’s notification answers 200 `{"updated": 0}` (the route marks “mine”; nothing changes, nothing is shown), not 404.',
+    '- `GET /tickets?communityId=<another community>` answers 200 with an empty page, while `GET /fund-requests`, `GET /inspection-plans` and `GET /inspection-tasks` with',
+    '  such a filter answer 404. Neither shows the other community’s data.',
+    '- `GET /reports/districts/:district/kpis`: a district is visible only to its authority (and platform admins); to every other role it is not there (404), even their own.',
+    '- `POST /fund-requests/:id/works-done`: only the request’s contractor attests the works, so even the platform admin gets 403.',
+    '',
+  ].join('\n');
+}
+
+describe('docs/ACCESS.md', () => {
+  it('is the access tables of this file', async () => {
+    const text = accessMarkdown();
+    if (process.env.UPDATE_ACCESS_MD === '1') await writeFile(ACCESS_MD, text);
+    expect(await readFile(ACCESS_MD, 'utf8').catch(() => ''), 'docs/ACCESS.md is out of date: UPDATE_ACCESS_MD=1 npx vitest run tests/access.test.ts').toBe(text);
+  });
+});
 
 describe('route coverage', () => {
   it('every route of the app has rows in the matrix', async () => {
