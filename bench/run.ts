@@ -59,18 +59,37 @@ async function main() {
   const pgVersion = await postgresVersion();
   const previous = only.length ? await previousSections() : new Map<string, string>();
   const sections: string[] = [];
+  /** Seconds per section: measured now, or read from the kept section's "_Took" line. */
+  const durations: Array<{ id: string; seconds: number | undefined; now: boolean }> = [];
   for (const b of BENCHMARKS) {
     if (!selected.includes(b)) {
       // Not re-run: its section from the previous run, if there is one (titles can depend on env sizes).
       const kept = previous.get(b.title) ?? [...previous.entries()].find(([title]) => title.startsWith(b.title.replace(/\s*\(.*$/, '')))?.[1];
       if (kept) sections.push(kept);
+      const took = kept ? /_Took ([\d.]+) s/.exec(kept)?.[1] : undefined;
+      durations.push({ id: b.id, seconds: took === undefined ? undefined : Number(took), now: false });
       continue;
     }
     log(`== ${b.id}: ${b.title}`);
     const t = performance.now();
     const { markdown } = await b.run(log);
-    sections.push(`## ${b.title}\n\n${markdown}\n\n_Took ${((performance.now() - t) / 1000).toFixed(1)} s including setup; measured ${new Date().toISOString()}._`);
+    const seconds = (performance.now() - t) / 1000;
+    durations.push({ id: b.id, seconds, now: true });
+    sections.push(`## ${b.title}\n\n${markdown}\n\n_Took ${seconds.toFixed(1)} s including setup; measured ${new Date().toISOString()}._`);
   }
+  // The whole of `npm run bench` must stay under 30 minutes (issue 7): every section's time, summed.
+  const known = durations.filter((d) => d.seconds !== undefined);
+  const totalMin = known.reduce((a, d) => a + (d.seconds as number), 0) / 60;
+  const timing = [
+    '## Section durations',
+    '',
+    '| section | seconds | |',
+    '|---|---:|---|',
+    ...durations.map((d) => `| ${d.id} | ${d.seconds === undefined ? 'not run yet' : d.seconds.toFixed(1)} | ${d.now ? 'this run' : 'earlier run'} |`),
+    `| **all sections** | **${(totalMin * 60).toFixed(0)}** (${totalMin.toFixed(1)} min${known.length < durations.length ? ', some not run yet' : ''}) | budget 30 min |`,
+  ];
+  log(`sections: ${durations.map((d) => `${d.id} ${d.seconds === undefined ? '?' : d.seconds.toFixed(0)} s`).join(', ')}; all ${totalMin.toFixed(1)} min`);
+  if (totalMin > 30) log(`WARNING: the sections add up to ${totalMin.toFixed(1)} min, over the 30-minute budget`);
   const command = only.length ? `${COMMAND} -- ${only.join(' ')}` : COMMAND;
   const doc = [
     '# Benchmarks',
@@ -82,6 +101,8 @@ async function main() {
     '## Machine',
     '',
     ...machine(pgVersion),
+    '',
+    ...timing,
     '',
     ...sections.flatMap((s) => [s, '']),
   ].join('\n');
