@@ -40,12 +40,12 @@ import { seed as seedFunds } from './funds.js';
  * Data: the tickets world of bench/tickets.ts (BENCH_TICKETS, default 1,000,000, across
  * BENCH_COMMUNITIES, default 1,000) and the fund world of bench/funds.ts (BENCH_UNITS, default
  * 20,000 units, one vote open) in one scratch database, seeded by their own seed functions.
- * BENCH_ROUTE_REQUESTS (default 2,000) requests per measured run, BENCH_CONNECTIONS (10)
+ * BENCH_ROUTE_REQUESTS (default 1,500) requests per measured run, BENCH_CONNECTIONS (10)
  * connections; two rounds, bare then app, per route.
  * A quick run: BENCH_TICKETS=20000 BENCH_COMMUNITIES=20 BENCH_UNITS=2000 BENCH_ROUTE_REQUESTS=300.
  */
 
-const REQUESTS = envInt('BENCH_ROUTE_REQUESTS', 2_000);
+const REQUESTS = envInt('BENCH_ROUTE_REQUESTS', 1_500);
 const CONNECTIONS = envInt('BENCH_CONNECTIONS', 10);
 const ROUNDS = 2;
 /** Requests of the counting pass (one connection) and of the warm-up before each measured run. */
