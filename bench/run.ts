@@ -85,7 +85,7 @@ async function main() {
     '',
     '| section | seconds | |',
     '|---|---:|---|',
-    ...durations.map((d) => `| ${d.id} | ${d.seconds === undefined ? 'not run yet' : d.seconds.toFixed(1)} | ${d.now ? 'this run' : 'earlier run'} |`),
+    ...durations.map((d) => `| ${d.id} | ${d.seconds === undefined ? 'not run yet' : d.seconds.toFixed(1)} | ${d.now ? 'this run' : d.seconds === undefined ? '' : 'earlier run'} |`),
     `| **all sections** | **${(totalMin * 60).toFixed(0)}** (${totalMin.toFixed(1)} min${known.length < durations.length ? ', some not run yet' : ''}) | budget 30 min |`,
   ];
   log(`sections: ${durations.map((d) => `${d.id} ${d.seconds === undefined ? '?' : d.seconds.toFixed(0)} s`).join(', ')}; all ${totalMin.toFixed(1)} min`);
