@@ -13,6 +13,7 @@ import type { Db } from '../src/db/index.js';
 // For its side effect too: bigint columns read as numbers, as in the app (the child builds its own pool).
 import '../src/db/index.js';
 import type { Database } from '../src/db/types.js';
+import { EMAIL_QUEUE_NAME } from '../src/jobs/jobs.js';
 import { createQueue } from '../src/jobs/queue.js';
 import { createRedis } from '../src/lib/redis.js';
 import { BENCH_DATABASE_URL, BENCH_REDIS_URL, fmt, mib, scratchApp, type Benchmark } from './scratch.js';
@@ -187,10 +188,12 @@ async function serve(spec: ServerSpec): Promise<void> {
   const prefix = `bench-${randomBytes(5).toString('hex')}`;
   const redis = spec.mode === 'app' ? createRedis(BENCH_REDIS_URL, 'producer') : undefined;
   const queue = redis ? createQueue(redis, prefix) : undefined;
+  // Given to the app so that it is removed with the rest (the metrics plugin would make its own).
+  const emailQueue = redis ? createQueue(redis, prefix, EMAIL_QUEUE_NAME) : undefined;
   let app: FastifyInstance;
   if (spec.mode === 'app' && redis && queue) {
     const config = { ...loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent' }), databaseUrl: spec.databaseUrl, redisUrl: BENCH_REDIS_URL, queuePrefix: prefix };
-    app = await buildApp({ config, db, redis, queue }, { logger: false });
+    app = await buildApp({ config, db, redis, queue, emailQueue }, { logger: false });
   } else {
     app = bareApp(db, spec.shapes ?? {});
   }
@@ -219,8 +222,10 @@ async function serve(spec: ServerSpec): Promise<void> {
     } else if (m.type === 'close') {
       void (async () => {
         await app.close().catch(() => {});
-        await queue?.obliterate({ force: true }).catch(() => {});
-        await queue?.close().catch(() => {});
+        for (const q of [queue, emailQueue]) {
+          await q?.obliterate({ force: true }).catch(() => {});
+          await q?.close().catch(() => {});
+        }
         redis?.disconnect();
         await db.destroy().catch(() => {});
         process.exit(0);

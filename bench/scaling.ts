@@ -84,8 +84,9 @@ async function apiWorker(spec: Extract<ChildSpec, { role: 'api' }>, port: number
   const db = createDb(spec.databaseUrl, { max: POOL });
   const redis = createRedis(BENCH_REDIS_URL, 'producer');
   const queue = createQueue(redis, spec.prefix);
+  const emailQueue = createQueue(redis, spec.prefix, EMAIL_QUEUE_NAME);
   const config = { ...loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent' }), databaseUrl: spec.databaseUrl, redisUrl: BENCH_REDIS_URL, queuePrefix: spec.prefix };
-  const app = await buildApp({ config, db, redis, queue }, { logger: false });
+  const app = await buildApp({ config, db, redis, queue, emailQueue }, { logger: false });
   await app.listen({ host: '127.0.0.1', port });
   process.on('message', (m: { type: string }) => {
     if (m.type === 'stats') {
@@ -95,6 +96,7 @@ async function apiWorker(spec: Extract<ChildSpec, { role: 'api' }>, port: number
       void (async () => {
         await app.close().catch(() => {});
         await queue.close().catch(() => {});
+        await emailQueue.close().catch(() => {});
         redis.disconnect();
         await db.destroy().catch(() => {});
         process.exit(0);
