@@ -124,25 +124,23 @@ export function visibleCommunity(actor: Actor, column: string): Expression<SqlBo
 /** The actor's stances in one community, from the database (duties change over time). */
 export async function communityAccess(db: DbOrTrx, actor: Actor, communityId: string): Promise<CommunityAccess> {
   const stances = new Set<Stance>();
-  const community = await db.selectFrom('communities').select(['id', 'district']).where('id', '=', communityId).executeTakeFirst();
+  const dutyOrgs = actor.memberships.filter((m) => DUTY_KINDS.includes(m.kind));
+  // One round trip (every community route does this): the community, which of the actor's
+  // companies and contractors hold an active duty there, and whether the actor owns a unit there.
+  const { rows } = await sql<{ id: string; district: string; holders: string[]; owner: boolean }>`
+    SELECT c.id, c.district,
+      ARRAY(SELECT d.organization_id FROM duty_assignments d
+            WHERE d.community_id = c.id AND d.organization_id = ANY(${dutyOrgs.map((m) => m.organizationId)}::uuid[]) AND ${activeDuty}) AS holders,
+      EXISTS (SELECT 1 FROM owners o WHERE o.community_id = c.id AND o.user_id = ${actor.userId}) AS owner
+    FROM communities c WHERE c.id = ${communityId}`.execute(db);
+  const community = rows[0];
   if (!community) return new CommunityAccess(communityId, stances);
   if (actor.isPlatformAdmin) stances.add('platform_admin');
-
-  const dutyOrgs = actor.memberships.filter((m) => DUTY_KINDS.includes(m.kind));
-  if (dutyOrgs.length > 0) {
-    const holding = await db
-      .selectFrom('duty_assignments as d')
-      .select('d.organization_id')
-      .where('d.community_id', '=', communityId)
-      .where('d.organization_id', 'in', dutyOrgs.map((m) => m.organizationId))
-      .where(activeDuty)
-      .execute();
-    const holders = new Set(holding.map((h) => h.organization_id));
-    for (const m of dutyOrgs) {
-      if (!holders.has(m.organizationId)) continue;
-      if (m.kind === 'contractor') stances.add('contractor');
-      else stances.add(m.role === 'manager' ? 'property_manager' : 'property_staff');
-    }
+  const holders = new Set(community.holders);
+  for (const m of dutyOrgs) {
+    if (!holders.has(m.organizationId)) continue;
+    if (m.kind === 'contractor') stances.add('contractor');
+    else stances.add(m.role === 'manager' ? 'property_manager' : 'property_staff');
   }
   for (const m of actor.memberships) {
     // community.id as PostgreSQL spells it: the caller's id may differ in letter case.
@@ -151,13 +149,7 @@ export async function communityAccess(db: DbOrTrx, actor: Actor, communityId: st
     }
     if (m.kind === 'authority' && m.district === community.district) stances.add('authority');
   }
-  const owner = await db
-    .selectFrom('owners')
-    .select('id')
-    .where('community_id', '=', communityId)
-    .where('user_id', '=', actor.userId)
-    .executeTakeFirst();
-  if (owner) stances.add('owner');
+  if (community.owner) stances.add('owner');
   return new CommunityAccess(community.id, stances);
 }
 
