@@ -266,6 +266,38 @@ export function visibleTicket(actor: Actor, alias: string): Expression<SqlBool> 
   )`;
 }
 
+/**
+ * One part of the tickets an actor may see: every ticket (`where`, if any) of a set of
+ * communities (`communities`: a one-column SELECT of ids), or the tickets matching `where`.
+ */
+export type TicketBranch = { communities: Expression<unknown>; where?: Expression<SqlBool> } | { communities?: undefined; where: Expression<SqlBool> };
+
+/**
+ * visibleTicket split into branches whose union is the same set, each of which an index can
+ * serve (a per-community scan, the reporter's or assignee's index), for lists across
+ * communities: the OR of sub-selects cannot drive an index, so the list read tickets newest
+ * first and discarded other communities'. null for platform admins (everything).
+ */
+export function visibleTicketBranches(actor: Actor, alias: string): TicketBranch[] | null {
+  if (actor.isPlatformAdmin) return null;
+  const col = (c: string) => sql.ref(`${alias}.${c}`);
+  const companyOrgs = actor.memberships.filter((m) => m.kind === 'property_company').map((m) => m.organizationId);
+  const contractorOrgs = actor.memberships.filter((m) => m.kind === 'contractor').map((m) => m.organizationId);
+  const committeeCommunities = actor.memberships.filter((m) => COMMITTEE_KINDS.includes(m.kind) && m.communityId).map((m) => m.communityId as string);
+  const districts = actor.memberships.filter((m) => m.kind === 'authority' && m.district).map((m) => m.district as string);
+  const whole: Expression<unknown>[] = [];
+  if (companyOrgs.length) whole.push(sql`SELECT d.community_id FROM duty_assignments d WHERE d.organization_id = ANY(${companyOrgs}::uuid[]) AND ${activeDuty}`);
+  if (committeeCommunities.length) whole.push(sql`SELECT unnest(${committeeCommunities}::uuid[])`);
+  if (districts.length) whole.push(sql`SELECT c.id FROM communities c WHERE c.district = ANY(${districts}::text[])`);
+  const branches: TicketBranch[] = [];
+  if (whole.length) branches.push({ communities: sql.join(whole, sql` UNION `) });
+  branches.push({ where: sql<SqlBool>`${col('reporter_user_id')} = ${actor.userId}` });
+  branches.push({ where: sql<SqlBool>`${col('assignee_user_id')} = ${actor.userId}` });
+  if (contractorOrgs.length) branches.push({ where: sql<SqlBool>`${col('assignee_org_id')} = ANY(${contractorOrgs}::uuid[])` });
+  branches.push({ communities: sql`SELECT o.community_id FROM owners o WHERE o.user_id = ${actor.userId}`, where: sql<SqlBool>`${col('is_public')}` });
+  return branches;
+}
+
 /** District reports: the district's authorities and platform admins. */
 export function canReadDistrict(actor: Actor, district: string): boolean {
   return actor.isPlatformAdmin || actor.memberships.some((m) => m.kind === 'authority' && m.district === district);
