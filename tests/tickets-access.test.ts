@@ -366,3 +366,30 @@ describe('lists across communities are the union of visibleTicketBranches', () =
     expect(tech.json().items.map((x: { id: string }) => x.id)).toEqual(expect.arrayContaining([reportedInB.id, assignedInB.id]));
   });
 });
+
+describe('communityAccess from the facts read with the actor', () => {
+  it('gives every role the same stances in A, B and an unknown community as reading the database does; an ended duty counts for neither', async () => {
+    const { loadActor } = await import('../src/plugins/auth.js');
+    const { communityAccess } = await import('../src/plugins/access.js');
+    // A's company also held a duty in B that has ended, and will hold one that has not begun.
+    const past = new Date(Date.now() - 10 * 86_400_000);
+    await t.db.insertInto('duty_assignments').values({ community_id: B.community.id, organization_id: A.orgs.company.id, basis: 'service_contract', facility_category: 'roof', valid_from: past, valid_to: new Date(Date.now() - 86_400_000) }).execute();
+    await t.db.insertInto('duty_assignments').values({ community_id: B.community.id, organization_id: A.orgs.company.id, basis: 'service_contract', facility_category: 'drainage', valid_from: new Date(Date.now() + 86_400_000), valid_to: null }).execute();
+    for (const role of ROLES) {
+      const actor = await loadActor(t.db, A.users[role].id);
+      if (!actor) throw new Error(`no actor ${role}`);
+      expect(actor.communities, role).toBeDefined();
+      const { communities: _, ...fromDatabase } = actor;
+      for (const id of [A.community.id, A.community.id.toUpperCase(), B.community.id, randomUUID()]) {
+        const fast = await communityAccess(t.db, actor, id);
+        const slow = await communityAccess(t.db, fromDatabase, id);
+        expect([...fast.stances].sort(), `${role} in ${id}`).toEqual([...slow.stances].sort());
+        if (slow.stances.size > 0) expect(fast.communityId).toBe(slow.communityId);
+      }
+    }
+    // A membership removed takes effect on the next request (the facts are read per request).
+    await t.db.deleteFrom('memberships').where('user_id', '=', A.users.technician.id).where('organization_id', '=', A.orgs.company.id).execute();
+    const after = await loadActor(t.db, A.users.technician.id);
+    expect((await communityAccess(t.db, after as NonNullable<typeof after>, A.community.id)).stances.size).toBe(0);
+  });
+});

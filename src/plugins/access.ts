@@ -31,7 +31,18 @@ export interface Actor {
   locale: 'zh-CN' | 'en';
   isPlatformAdmin: boolean;
   memberships: ActorMembership[];
+  /** Read with the actor (loadActor, the same request): lets communityAccess answer without a query. */
+  communities?: ActorCommunities;
 }
+
+/** Where an actor's stances come from, read once per request with the actor. */
+export interface ActorCommunities {
+  /** Community id (lower case) → the actor's companies and contractors holding an active duty there. */
+  duty: ReadonlyMap<string, readonly string[]>;
+  /** Communities (lower case) where the actor owns a unit. */
+  owned: ReadonlySet<string>;
+}
+
 
 /** What an actor is within one community; one actor can be several (e.g. committee member and owner). */
 export type Stance =
@@ -102,6 +113,26 @@ export class CommunityAccess {
 const activeDuty = sql<SqlBool>`d.valid_from <= now() AND (d.valid_to IS NULL OR d.valid_to > now())`;
 
 /**
+ * Columns for loadActor's query on `users u`: the facts of ActorCommunities (duty_communities:
+ * JSON pairs of community and organization; owned_communities: uuid[]).
+ */
+export const actorCommunitiesColumns = sql`
+  COALESCE((SELECT json_agg(json_build_object('community_id', d.community_id, 'organization_id', d.organization_id))
+            FROM memberships dm JOIN organizations dorg ON dorg.id = dm.organization_id AND dorg.kind IN ('property_company', 'contractor')
+            JOIN duty_assignments d ON d.organization_id = dm.organization_id AND ${activeDuty}
+            WHERE dm.user_id = u.id), '[]'::json) AS duty_communities,
+  ARRAY(SELECT o.community_id FROM owners o WHERE o.user_id = u.id) AS owned_communities`;
+
+export function actorCommunitiesFrom(row: { duty_communities: Array<{ community_id: string; organization_id: string }>; owned_communities: string[] }): ActorCommunities {
+  const duty = new Map<string, string[]>();
+  for (const d of row.duty_communities) {
+    const key = d.community_id.toLowerCase();
+    duty.set(key, [...(duty.get(key) ?? []), d.organization_id]);
+  }
+  return { duty, owned: new Set(row.owned_communities.map((c) => c.toLowerCase())) };
+}
+
+/**
  * A SQL condition true for the community ids the actor may see. Every repository query on
  * community data filters through this (`.where(visibleCommunity(actor, 'x.community_id'))`).
  */
@@ -125,6 +156,23 @@ export function visibleCommunity(actor: Actor, column: string): Expression<SqlBo
 export async function communityAccess(db: DbOrTrx, actor: Actor, communityId: string): Promise<CommunityAccess> {
   const stances = new Set<Stance>();
   const dutyOrgs = actor.memberships.filter((m) => DUTY_KINDS.includes(m.kind));
+  // Staff, committees and owners: from the facts read with the actor, no query. Admins and
+  // authorities need the community itself (that it exists; its district).
+  const known = actor.communities;
+  if (known && !actor.isPlatformAdmin && !actor.memberships.some((m) => m.kind === 'authority')) {
+    const id = communityId.toLowerCase();
+    const holders = new Set(known.duty.get(id) ?? []);
+    for (const m of dutyOrgs) {
+      if (!holders.has(m.organizationId)) continue;
+      if (m.kind === 'contractor') stances.add('contractor');
+      else stances.add(m.role === 'manager' ? 'property_manager' : 'property_staff');
+    }
+    for (const m of actor.memberships) {
+      if (COMMITTEE_KINDS.includes(m.kind) && m.communityId === id) stances.add(m.role === 'chair' || m.role === 'manager' ? 'committee_officer' : 'committee_member');
+    }
+    if (known.owned.has(id)) stances.add('owner');
+    return new CommunityAccess(stances.size > 0 ? id : communityId, stances);
+  }
   // One round trip (every community route does this): the community, which of the actor's
   // companies and contractors hold an active duty there, and whether the actor owns a unit there.
   const { rows } = await sql<{ id: string; district: string; holders: string[]; owner: boolean }>`

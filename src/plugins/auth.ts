@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin';
 import fastifyJwt from '@fastify/jwt';
 import type { FastifyRequest } from 'fastify';
-import type { Actor } from './access.js';
+import { actorCommunitiesColumns, actorCommunitiesFrom, type Actor } from './access.js';
 import { sql } from 'kysely';
 import type { DbOrTrx } from '../db/index.js';
 import type { MembershipRole, OrganizationKind } from '../db/types.js';
@@ -37,11 +37,14 @@ export async function loadActor(db: DbOrTrx, userId: string): Promise<Actor | un
     is_platform_admin: boolean;
     disabled_at: Date | null;
     memberships: Array<{ organization_id: string; role: MembershipRole; kind: OrganizationKind; community_id: string | null; district: string | null }>;
+    duty_communities: Array<{ community_id: string; organization_id: string }>;
+    owned_communities: string[];
   }>`
     SELECT u.id, u.email, u.name, u.locale, u.is_platform_admin, u.disabled_at,
       COALESCE((SELECT json_agg(json_build_object('organization_id', m.organization_id, 'role', m.role, 'kind', o.kind, 'community_id', o.community_id, 'district', o.district))
                 FROM memberships m JOIN organizations o ON o.id = m.organization_id
-                WHERE m.user_id = u.id), '[]'::json) AS memberships
+                WHERE m.user_id = u.id), '[]'::json) AS memberships,
+      ${actorCommunitiesColumns}
     FROM users u WHERE u.id = ${userId}`.execute(db);
   const user = rows[0];
   if (!user || user.disabled_at) return undefined;
@@ -59,6 +62,7 @@ export async function loadActor(db: DbOrTrx, userId: string): Promise<Actor | un
       communityId: m.community_id,
       district: m.district,
     })),
+    communities: actorCommunitiesFrom(user),
   };
 }
 
