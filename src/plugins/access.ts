@@ -314,6 +314,9 @@ export function visibleTicket(actor: Actor, alias: string): Expression<SqlBool> 
   )`;
 }
 
+/** Above this many communities served, a list across communities filters one newest-first scan instead. */
+const BROAD_SCOPE_COMMUNITIES = 200;
+
 /**
  * One part of the tickets an actor may see: every ticket (`where`, if any) of a set of
  * communities (`communities`: a one-column SELECT of ids), or the tickets matching `where`.
@@ -324,10 +327,12 @@ export type TicketBranch = { communities: Expression<unknown>; where?: Expressio
  * visibleTicket split into branches whose union is the same set, each of which an index can
  * serve (a per-community scan, the reporter's or assignee's index), for lists across
  * communities: the OR of sub-selects cannot drive an index, so the list read tickets newest
- * first and discarded other communities'. null for platform admins (everything).
+ * first and discarded other communities'. null where visibleTicket alone is the better plan:
+ * platform admins (everything), and staff of very many communities (a page per community would
+ * cost more than discarding the few tickets of communities they do not serve).
  */
 export function visibleTicketBranches(actor: Actor, alias: string): TicketBranch[] | null {
-  if (actor.isPlatformAdmin) return null;
+  if (actor.isPlatformAdmin || (actor.communities?.duty.size ?? 0) > BROAD_SCOPE_COMMUNITIES) return null;
   const col = (c: string) => sql.ref(`${alias}.${c}`);
   const companyOrgs = actor.memberships.filter((m) => m.kind === 'property_company').map((m) => m.organizationId);
   const contractorOrgs = actor.memberships.filter((m) => m.kind === 'contractor').map((m) => m.organizationId);

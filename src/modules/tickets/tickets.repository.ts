@@ -113,7 +113,7 @@ function filtered(q: TicketQuery, f: TicketFilters, sort: TicketSort, after: { k
 
 /**
  * A page of tickets the actor may see, keyset-paginated by (created_at, id) or (resolve_by, id).
- * `visible` is visibleTicket; `branches` (visibleTicketBranches, null for everything) the same
+ * `visible` is visibleTicket; `branches` (visibleTicketBranches; null: `visible` alone) the same
  * set as parts an index can serve: across communities (no communityId), the page is the union
  * of each part's first page (per visible community, a scan of its own index), merged by the
  * sort key.
