@@ -393,3 +393,21 @@ describe('communityAccess from the facts read with the actor', () => {
     expect((await communityAccess(t.db, after as NonNullable<typeof after>, A.community.id)).stances.size).toBe(0);
   });
 });
+
+describe('visibleTicketBranches scope', () => {
+  it('staff of more than 200 communities keep the single condition (null); fewer get branches; admins null', async () => {
+    const { visibleTicketBranches } = await import('../src/plugins/access.js');
+    const staff = (n: number) => ({
+      userId: randomUUID(),
+      email: 'x@example.cn',
+      name: 'x',
+      locale: 'zh-CN' as const,
+      isPlatformAdmin: false,
+      memberships: [{ organizationId: randomUUID(), kind: 'property_company' as const, role: 'staff' as const, communityId: null, district: null }],
+      communities: { duty: new Map(Array.from({ length: n }, () => [randomUUID(), []] as [string, string[]])), owned: new Set<string>() },
+    });
+    expect(visibleTicketBranches(staff(200), 't')).not.toBeNull();
+    expect(visibleTicketBranches(staff(201), 't')).toBeNull();
+    expect(visibleTicketBranches({ ...staff(1), isPlatformAdmin: true }, 't')).toBeNull();
+  });
+});
