@@ -543,3 +543,45 @@ describe('hash.ts (pure)', () => {
     });
   });
 });
+
+describe('appending in one statement (the chain head row, hashed by PostgreSQL)', () => {
+  it('the head/tail split around seq hashes exactly as eventHash', async () => {
+    const { canonicalAroundSeq } = await import('../src/modules/audit/hash.js');
+    const { createHash } = await import('node:crypto');
+    const base = { chain: 'c', communityId: null, actorUserId: null, action: 'a', entityType: 'e', entityId: null, before: { z: 1, a: [1, '二'] }, after: null, createdAt: new Date() };
+    for (const seq of [1, 9, 10, 12345678901]) {
+      const { head, tail } = canonicalAroundSeq(base);
+      const split = createHash('sha256').update(GENESIS_HASH + head + String(seq) + tail).digest('hex');
+      expect(split).toBe(eventHash(GENESIS_HASH, { ...base, seq }));
+    }
+  });
+
+  it('events with Chinese, emoji, quotes, backslashes and control characters verify, and the head follows the chain', async () => {
+    const community = await makeCommunity(t.db);
+    // (jsonb itself refuses \u0000 and lone surrogates, whoever appends.)
+    const texts = ['电梯困人，请尽快处理', 'emoji 🚒🔥', 'quote " and \\ backslash', 'tab \t, newline \n and \u001f', ''];
+    for (const text of texts) {
+      await t.db.transaction().execute((trx) => recordAudit(trx, { communityId: community.id, actorUserId: admin.id, action: 'test.text', entityType: 'test', entityId: text.slice(0, 3), before: { text }, after: { n: text.length, nested: { text } } }));
+    }
+    expect(await verifyChain(t.db, community.id)).toMatchObject({ ok: true, eventsChecked: texts.length });
+    const head = await sql<{ seq: string; hash: string }>`SELECT seq::text, hash FROM audit_chain_heads WHERE chain = ${community.id}`.execute(t.db);
+    const last = await t.db.selectFrom('audit_events').select(['seq', 'hash']).where('chain', '=', community.id).orderBy('seq', 'desc').limit(1).executeTakeFirstOrThrow();
+    expect(head.rows).toEqual([{ seq: String(last.seq), hash: last.hash }]);
+  });
+
+  it('parallel appends to one chain from separate transactions stay gapless (the head row lock serialises them)', async () => {
+    const community = await makeCommunity(t.db);
+    await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        t.db.transaction().execute(async (trx) => {
+          await recordAudit(trx, { communityId: community.id, actorUserId: null, action: 'test.parallel', entityType: 'test', entityId: String(i) });
+          // Hold the head's lock a little while others queue behind it.
+          await sql`SELECT pg_sleep(0.01)`.execute(trx);
+        }),
+      ),
+    );
+    const rows = await t.db.selectFrom('audit_events').select('seq').where('chain', '=', community.id).orderBy('seq').execute();
+    expect(rows.map((r) => Number(r.seq))).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+    expect(await verifyChain(t.db, community.id)).toMatchObject({ ok: true, eventsChecked: 12 });
+  });
+});

@@ -830,7 +830,7 @@ function allowedOnRefusal(op: Operation, status: number): string[] {
 }
 
 /** A successful GET writes nothing but the audit trail (reads of personal data are recorded). */
-const GET_MAY_WRITE = new Set(['audit_events', 'audit_verifications']);
+const GET_MAY_WRITE = new Set(['audit_events', 'audit_chain_heads', 'audit_verifications']);
 
 /**
  * clean: what a real client sends; edges: the same with schema-valid edge values (NUL bytes,

@@ -322,3 +322,92 @@ describe('POST /tickets by role', () => {
     expect(res.statusCode).toBe(400);
   });
 });
+
+describe('lists across communities are the union of visibleTicketBranches', () => {
+  it('every role pages (2 per page, both sorts, with and without filters) through exactly the tickets visibleTicket allows, in order', async () => {
+    const { loadActor } = await import('../src/plugins/auth.js');
+    const { visibleTicket } = await import('../src/plugins/access.js');
+    const { listTickets } = await import('../src/modules/tickets/tickets.repository.js');
+    // More tickets in A, and one in B the technician reports (visible to them as its reporter).
+    for (let i = 0; i < 3; i++) await MAKE.ownPublic();
+    await MAKE.otherPrivate();
+    // Tickets of B the technician of A reported or is assigned (their branches reach past the visible communities).
+    const reportedInB = await MAKE.otherCommunity();
+    const assignedInB = await MAKE.otherCommunity();
+    await t.db.updateTable('tickets').set({ reporter_user_id: A.users.technician.id }).where('id', '=', reportedInB.id).execute();
+    await t.db.updateTable('tickets').set({ assignee_user_id: A.users.technician.id }).where('id', '=', assignedInB.id).execute();
+    const cases: Array<{ query: string; filters: Record<string, unknown>; sort: 'created' | 'due' }> = [
+      { query: '', filters: {}, sort: 'created' },
+      { query: 'sort=due', filters: {}, sort: 'due' },
+      { query: 'status=new,acknowledged', filters: { status: ['new', 'acknowledged'] }, sort: 'created' },
+      { query: 'sort=due&category=camera', filters: { category: 'camera' }, sort: 'due' },
+    ];
+    for (const role of ROLES) {
+      const actor = await loadActor(t.db, A.users[role].id);
+      if (!actor) throw new Error(`no actor ${role}`);
+      for (const c of cases) {
+        // The reference: the single OR condition, no limit that matters.
+        const expected = (await listTickets(t.db, visibleTicket(actor, 't'), c.filters, c.sort, undefined, 10_000)).map((r) => r.id);
+        const seen: string[] = [];
+        let cursor: string | null = null;
+        for (let page = 0; page < 500; page++) {
+          const res = await client(role)({ method: 'GET', url: `${API}/tickets?limit=2&${c.query}${cursor ? `&cursor=${cursor}` : ''}` });
+          expect(res.statusCode, res.body).toBe(200);
+          const body = res.json() as { items: Array<{ id: string }>; nextCursor: string | null };
+          seen.push(...body.items.map((x) => x.id));
+          cursor = body.nextCursor;
+          if (!cursor) break;
+        }
+        expect(seen, `${role} ${c.query}`).toEqual(expected);
+        if (role === 'propertyManager' && c.query === '') expect(seen.length).toBeGreaterThan(4);
+      }
+    }
+    const tech = await client('technician')({ method: 'GET', url: `${API}/tickets?limit=200` });
+    expect(tech.json().items.map((x: { id: string }) => x.id)).toEqual(expect.arrayContaining([reportedInB.id, assignedInB.id]));
+  });
+});
+
+describe('communityAccess from the facts read with the actor', () => {
+  it('gives every role the same stances in A, B and an unknown community as reading the database does; an ended duty counts for neither', async () => {
+    const { loadActor } = await import('../src/plugins/auth.js');
+    const { communityAccess } = await import('../src/plugins/access.js');
+    // A's company also held a duty in B that has ended, and will hold one that has not begun.
+    const past = new Date(Date.now() - 10 * 86_400_000);
+    await t.db.insertInto('duty_assignments').values({ community_id: B.community.id, organization_id: A.orgs.company.id, basis: 'service_contract', facility_category: 'roof', valid_from: past, valid_to: new Date(Date.now() - 86_400_000) }).execute();
+    await t.db.insertInto('duty_assignments').values({ community_id: B.community.id, organization_id: A.orgs.company.id, basis: 'service_contract', facility_category: 'drainage', valid_from: new Date(Date.now() + 86_400_000), valid_to: null }).execute();
+    for (const role of ROLES) {
+      const actor = await loadActor(t.db, A.users[role].id);
+      if (!actor) throw new Error(`no actor ${role}`);
+      expect(actor.communities, role).toBeDefined();
+      const { communities: _, ...fromDatabase } = actor;
+      for (const id of [A.community.id, A.community.id.toUpperCase(), B.community.id, randomUUID()]) {
+        const fast = await communityAccess(t.db, actor, id);
+        const slow = await communityAccess(t.db, fromDatabase, id);
+        expect([...fast.stances].sort(), `${role} in ${id}`).toEqual([...slow.stances].sort());
+        if (slow.stances.size > 0) expect(fast.communityId).toBe(slow.communityId);
+      }
+    }
+    // A membership removed takes effect on the next request (the facts are read per request).
+    await t.db.deleteFrom('memberships').where('user_id', '=', A.users.technician.id).where('organization_id', '=', A.orgs.company.id).execute();
+    const after = await loadActor(t.db, A.users.technician.id);
+    expect((await communityAccess(t.db, after as NonNullable<typeof after>, A.community.id)).stances.size).toBe(0);
+  });
+});
+
+describe('visibleTicketBranches scope', () => {
+  it('staff of more than 200 communities keep the single condition (null); fewer get branches; admins null', async () => {
+    const { visibleTicketBranches } = await import('../src/plugins/access.js');
+    const staff = (n: number) => ({
+      userId: randomUUID(),
+      email: 'x@example.cn',
+      name: 'x',
+      locale: 'zh-CN' as const,
+      isPlatformAdmin: false,
+      memberships: [{ organizationId: randomUUID(), kind: 'property_company' as const, role: 'staff' as const, communityId: null, district: null }],
+      communities: { duty: new Map(Array.from({ length: n }, () => [randomUUID(), []] as [string, string[]])), owned: new Set<string>() },
+    });
+    expect(visibleTicketBranches(staff(200), 't')).not.toBeNull();
+    expect(visibleTicketBranches(staff(201), 't')).toBeNull();
+    expect(visibleTicketBranches({ ...staff(1), isPlatformAdmin: true }, 't')).toBeNull();
+  });
+});

@@ -31,7 +31,18 @@ export interface Actor {
   locale: 'zh-CN' | 'en';
   isPlatformAdmin: boolean;
   memberships: ActorMembership[];
+  /** Read with the actor (loadActor, the same request): lets communityAccess answer without a query. */
+  communities?: ActorCommunities;
 }
+
+/** Where an actor's stances come from, read once per request with the actor. */
+export interface ActorCommunities {
+  /** Community id (lower case) → the actor's companies and contractors holding an active duty there. */
+  duty: ReadonlyMap<string, readonly string[]>;
+  /** Communities (lower case) where the actor owns a unit. */
+  owned: ReadonlySet<string>;
+}
+
 
 /** What an actor is within one community; one actor can be several (e.g. committee member and owner). */
 export type Stance =
@@ -102,6 +113,26 @@ export class CommunityAccess {
 const activeDuty = sql<SqlBool>`d.valid_from <= now() AND (d.valid_to IS NULL OR d.valid_to > now())`;
 
 /**
+ * Columns for loadActor's query on `users u`: the facts of ActorCommunities (duty_communities:
+ * JSON pairs of community and organization; owned_communities: uuid[]).
+ */
+export const actorCommunitiesColumns = sql`
+  COALESCE((SELECT json_agg(json_build_object('community_id', d.community_id, 'organization_id', d.organization_id))
+            FROM memberships dm JOIN organizations dorg ON dorg.id = dm.organization_id AND dorg.kind IN ('property_company', 'contractor')
+            JOIN duty_assignments d ON d.organization_id = dm.organization_id AND ${activeDuty}
+            WHERE dm.user_id = u.id), '[]'::json) AS duty_communities,
+  ARRAY(SELECT o.community_id FROM owners o WHERE o.user_id = u.id) AS owned_communities`;
+
+export function actorCommunitiesFrom(row: { duty_communities: Array<{ community_id: string; organization_id: string }>; owned_communities: string[] }): ActorCommunities {
+  const duty = new Map<string, string[]>();
+  for (const d of row.duty_communities) {
+    const key = d.community_id.toLowerCase();
+    duty.set(key, [...(duty.get(key) ?? []), d.organization_id]);
+  }
+  return { duty, owned: new Set(row.owned_communities.map((c) => c.toLowerCase())) };
+}
+
+/**
  * A SQL condition true for the community ids the actor may see. Every repository query on
  * community data filters through this (`.where(visibleCommunity(actor, 'x.community_id'))`).
  */
@@ -124,25 +155,40 @@ export function visibleCommunity(actor: Actor, column: string): Expression<SqlBo
 /** The actor's stances in one community, from the database (duties change over time). */
 export async function communityAccess(db: DbOrTrx, actor: Actor, communityId: string): Promise<CommunityAccess> {
   const stances = new Set<Stance>();
-  const community = await db.selectFrom('communities').select(['id', 'district']).where('id', '=', communityId).executeTakeFirst();
-  if (!community) return new CommunityAccess(communityId, stances);
-  if (actor.isPlatformAdmin) stances.add('platform_admin');
-
   const dutyOrgs = actor.memberships.filter((m) => DUTY_KINDS.includes(m.kind));
-  if (dutyOrgs.length > 0) {
-    const holding = await db
-      .selectFrom('duty_assignments as d')
-      .select('d.organization_id')
-      .where('d.community_id', '=', communityId)
-      .where('d.organization_id', 'in', dutyOrgs.map((m) => m.organizationId))
-      .where(activeDuty)
-      .execute();
-    const holders = new Set(holding.map((h) => h.organization_id));
+  // Staff, committees and owners: from the facts read with the actor, no query. Admins and
+  // authorities need the community itself (that it exists; its district).
+  const known = actor.communities;
+  if (known && !actor.isPlatformAdmin && !actor.memberships.some((m) => m.kind === 'authority')) {
+    const id = communityId.toLowerCase();
+    const holders = new Set(known.duty.get(id) ?? []);
     for (const m of dutyOrgs) {
       if (!holders.has(m.organizationId)) continue;
       if (m.kind === 'contractor') stances.add('contractor');
       else stances.add(m.role === 'manager' ? 'property_manager' : 'property_staff');
     }
+    for (const m of actor.memberships) {
+      if (COMMITTEE_KINDS.includes(m.kind) && m.communityId === id) stances.add(m.role === 'chair' || m.role === 'manager' ? 'committee_officer' : 'committee_member');
+    }
+    if (known.owned.has(id)) stances.add('owner');
+    return new CommunityAccess(stances.size > 0 ? id : communityId, stances);
+  }
+  // One round trip (every community route does this): the community, which of the actor's
+  // companies and contractors hold an active duty there, and whether the actor owns a unit there.
+  const { rows } = await sql<{ id: string; district: string; holders: string[]; owner: boolean }>`
+    SELECT c.id, c.district,
+      ARRAY(SELECT d.organization_id FROM duty_assignments d
+            WHERE d.community_id = c.id AND d.organization_id = ANY(${dutyOrgs.map((m) => m.organizationId)}::uuid[]) AND ${activeDuty}) AS holders,
+      EXISTS (SELECT 1 FROM owners o WHERE o.community_id = c.id AND o.user_id = ${actor.userId}) AS owner
+    FROM communities c WHERE c.id = ${communityId}`.execute(db);
+  const community = rows[0];
+  if (!community) return new CommunityAccess(communityId, stances);
+  if (actor.isPlatformAdmin) stances.add('platform_admin');
+  const holders = new Set(community.holders);
+  for (const m of dutyOrgs) {
+    if (!holders.has(m.organizationId)) continue;
+    if (m.kind === 'contractor') stances.add('contractor');
+    else stances.add(m.role === 'manager' ? 'property_manager' : 'property_staff');
   }
   for (const m of actor.memberships) {
     // community.id as PostgreSQL spells it: the caller's id may differ in letter case.
@@ -151,13 +197,7 @@ export async function communityAccess(db: DbOrTrx, actor: Actor, communityId: st
     }
     if (m.kind === 'authority' && m.district === community.district) stances.add('authority');
   }
-  const owner = await db
-    .selectFrom('owners')
-    .select('id')
-    .where('community_id', '=', communityId)
-    .where('user_id', '=', actor.userId)
-    .executeTakeFirst();
-  if (owner) stances.add('owner');
+  if (community.owner) stances.add('owner');
   return new CommunityAccess(community.id, stances);
 }
 
@@ -272,6 +312,43 @@ export function visibleTicket(actor: Actor, alias: string): Expression<SqlBool> 
     OR ${col('assignee_org_id')} = ANY(${contractorOrgs}::uuid[])
     OR (${col('is_public')} AND ${col('community_id')} IN (SELECT o.community_id FROM owners o WHERE o.user_id = ${actor.userId}))
   )`;
+}
+
+/** Above this many communities served, a list across communities filters one newest-first scan instead. */
+const BROAD_SCOPE_COMMUNITIES = 200;
+
+/**
+ * One part of the tickets an actor may see: every ticket (`where`, if any) of a set of
+ * communities (`communities`: a one-column SELECT of ids), or the tickets matching `where`.
+ */
+export type TicketBranch = { communities: Expression<unknown>; where?: Expression<SqlBool> } | { communities?: undefined; where: Expression<SqlBool> };
+
+/**
+ * visibleTicket split into branches whose union is the same set, each of which an index can
+ * serve (a per-community scan, the reporter's or assignee's index), for lists across
+ * communities: the OR of sub-selects cannot drive an index, so the list read tickets newest
+ * first and discarded other communities'. null where visibleTicket alone is the better plan:
+ * platform admins (everything), and staff of very many communities (a page per community would
+ * cost more than discarding the few tickets of communities they do not serve).
+ */
+export function visibleTicketBranches(actor: Actor, alias: string): TicketBranch[] | null {
+  if (actor.isPlatformAdmin || (actor.communities?.duty.size ?? 0) > BROAD_SCOPE_COMMUNITIES) return null;
+  const col = (c: string) => sql.ref(`${alias}.${c}`);
+  const companyOrgs = actor.memberships.filter((m) => m.kind === 'property_company').map((m) => m.organizationId);
+  const contractorOrgs = actor.memberships.filter((m) => m.kind === 'contractor').map((m) => m.organizationId);
+  const committeeCommunities = actor.memberships.filter((m) => COMMITTEE_KINDS.includes(m.kind) && m.communityId).map((m) => m.communityId as string);
+  const districts = actor.memberships.filter((m) => m.kind === 'authority' && m.district).map((m) => m.district as string);
+  const whole: Expression<unknown>[] = [];
+  if (companyOrgs.length) whole.push(sql`SELECT d.community_id FROM duty_assignments d WHERE d.organization_id = ANY(${companyOrgs}::uuid[]) AND ${activeDuty}`);
+  if (committeeCommunities.length) whole.push(sql`SELECT unnest(${committeeCommunities}::uuid[])`);
+  if (districts.length) whole.push(sql`SELECT c.id FROM communities c WHERE c.district = ANY(${districts}::text[])`);
+  const branches: TicketBranch[] = [];
+  if (whole.length) branches.push({ communities: sql.join(whole, sql` UNION `) });
+  branches.push({ where: sql<SqlBool>`${col('reporter_user_id')} = ${actor.userId}` });
+  branches.push({ where: sql<SqlBool>`${col('assignee_user_id')} = ${actor.userId}` });
+  if (contractorOrgs.length) branches.push({ where: sql<SqlBool>`${col('assignee_org_id')} = ANY(${contractorOrgs}::uuid[])` });
+  branches.push({ communities: sql`SELECT o.community_id FROM owners o WHERE o.user_id = ${actor.userId}`, where: sql<SqlBool>`${col('is_public')}` });
+  return branches;
 }
 
 /** District reports: the district's authorities and platform admins. */

@@ -1,8 +1,10 @@
 import fp from 'fastify-plugin';
 import fastifyJwt from '@fastify/jwt';
 import type { FastifyRequest } from 'fastify';
-import type { Actor } from './access.js';
+import { actorCommunitiesColumns, actorCommunitiesFrom, type Actor } from './access.js';
+import { sql } from 'kysely';
 import type { DbOrTrx } from '../db/index.js';
+import type { MembershipRole, OrganizationKind } from '../db/types.js';
 import { unauthorized } from '../lib/errors.js';
 
 declare module 'fastify' {
@@ -26,18 +28,27 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Loads who the token's subject is now: memberships are read fresh so removals take effect at once. */
 export async function loadActor(db: DbOrTrx, userId: string): Promise<Actor | undefined> {
-  const user = await db
-    .selectFrom('users')
-    .select(['id', 'email', 'name', 'locale', 'is_platform_admin', 'disabled_at'])
-    .where('id', '=', userId)
-    .executeTakeFirst();
+  // One round trip: the user with their memberships as a JSON array (every request does this).
+  const { rows } = await sql<{
+    id: string;
+    email: string;
+    name: string;
+    locale: Actor['locale'];
+    is_platform_admin: boolean;
+    disabled_at: Date | null;
+    memberships: Array<{ organization_id: string; role: MembershipRole; kind: OrganizationKind; community_id: string | null; district: string | null }>;
+    duty_communities: Array<{ community_id: string; organization_id: string }>;
+    owned_communities: string[];
+  }>`
+    SELECT u.id, u.email, u.name, u.locale, u.is_platform_admin, u.disabled_at,
+      COALESCE((SELECT json_agg(json_build_object('organization_id', m.organization_id, 'role', m.role, 'kind', o.kind, 'community_id', o.community_id, 'district', o.district))
+                FROM memberships m JOIN organizations o ON o.id = m.organization_id
+                WHERE m.user_id = u.id), '[]'::json) AS memberships,
+      ${actorCommunitiesColumns}
+    FROM users u WHERE u.id = ${userId}`.execute(db);
+  const user = rows[0];
   if (!user || user.disabled_at) return undefined;
-  const memberships = await db
-    .selectFrom('memberships as m')
-    .innerJoin('organizations as o', 'o.id', 'm.organization_id')
-    .select(['m.organization_id', 'm.role', 'o.kind', 'o.community_id', 'o.district'])
-    .where('m.user_id', '=', userId)
-    .execute();
+  const memberships = user.memberships;
   return {
     userId: user.id,
     email: user.email,
@@ -51,6 +62,7 @@ export async function loadActor(db: DbOrTrx, userId: string): Promise<Actor | un
       communityId: m.community_id,
       district: m.district,
     })),
+    communities: actorCommunitiesFrom(user),
   };
 }
 

@@ -2,39 +2,37 @@ import { sql } from 'kysely';
 import type { DbOrTrx, Trx } from '../../db/index.js';
 import type { StoredEvent } from './hash.js';
 
-export async function lockChain(trx: Trx, chain: string): Promise<void> {
-  // Serialises appends per chain for the rest of the transaction; other chains proceed.
-  await sql`SELECT pg_advisory_xact_lock(hashtextextended(${`audit:${chain}`}, 0))`.execute(trx);
-}
-
-export async function lastEventOfChain(trx: DbOrTrx, chain: string) {
-  return trx
-    .selectFrom('audit_events')
-    .select(['seq', 'hash'])
-    .where('chain', '=', chain)
-    .orderBy('seq', 'desc')
-    .limit(1)
-    .executeTakeFirst();
-}
-
-export async function insertEvent(trx: DbOrTrx, e: StoredEvent): Promise<void> {
-  await trx
-    .insertInto('audit_events')
-    .values({
-      chain: e.chain,
-      seq: e.seq,
-      community_id: e.communityId,
-      actor_user_id: e.actorUserId,
-      action: e.action,
-      entity_type: e.entityType,
-      entity_id: e.entityId,
-      before: e.before === undefined || e.before === null ? null : JSON.stringify(e.before),
-      after: e.after === undefined || e.after === null ? null : JSON.stringify(e.after),
-      created_at: e.createdAt,
-      prev_hash: e.prevHash,
-      hash: e.hash,
-    })
-    .execute();
+/**
+ * Appends one event to its chain in one statement: the chain's head row is upserted (its row
+ * lock serialises appends per chain until commit; ON CONFLICT DO UPDATE reads the latest
+ * committed head, whatever the statement's snapshot), and the event is inserted from it, its
+ * hash computed by PostgreSQL as sha256(prev_hash ‖ head ‖ seq ‖ tail), which is eventHash of
+ * the event (hash.ts canonicalAroundSeq; the database is UTF8, as Node hashes strings).
+ */
+export async function appendEvent(
+  trx: Trx,
+  e: Omit<StoredEvent, 'seq' | 'prevHash' | 'hash'>,
+  canonical: { head: string; tail: string },
+  genesis: string,
+): Promise<{ seq: number; prevHash: string; hash: string }> {
+  const json = (v: unknown) => (v === undefined || v === null ? null : JSON.stringify(v));
+  const { rows } = await sql<{ seq: string | number; prev_hash: string; hash: string }>`
+    WITH head AS (
+      INSERT INTO audit_chain_heads AS h (chain, seq, prev_hash, hash)
+      VALUES (${e.chain}, 1, ${genesis}, encode(sha256(convert_to(${genesis} || ${canonical.head} || '1' || ${canonical.tail}, 'UTF8')), 'hex'))
+      ON CONFLICT (chain) DO UPDATE
+        SET seq = h.seq + 1, prev_hash = h.hash,
+            hash = encode(sha256(convert_to(h.hash || ${canonical.head} || (h.seq + 1)::text || ${canonical.tail}, 'UTF8')), 'hex')
+      RETURNING seq, prev_hash, hash
+    )
+    INSERT INTO audit_events (chain, seq, community_id, actor_user_id, action, entity_type, entity_id, before, after, created_at, prev_hash, hash)
+    SELECT ${e.chain}, head.seq, ${e.communityId}::uuid, ${e.actorUserId}::uuid, ${e.action}, ${e.entityType}, ${e.entityId},
+           ${json(e.before)}::jsonb, ${json(e.after)}::jsonb, ${e.createdAt}::timestamptz, head.prev_hash, head.hash
+    FROM head
+    RETURNING seq, prev_hash, hash`.execute(trx);
+  const row = rows[0];
+  if (!row) throw new Error('audit append returned no row');
+  return { seq: Number(row.seq), prevHash: row.prev_hash, hash: row.hash };
 }
 
 export async function eventsPage(db: DbOrTrx, chain: string, afterSeq: number, limit: number): Promise<StoredEvent[]> {

@@ -1,5 +1,5 @@
 import type { Db, DbOrTrx, Trx } from '../../db/index.js';
-import { GENESIS_HASH, checkLinks, eventHash, type ChainCheck, type StoredEvent } from './hash.js';
+import { GENESIS_HASH, canonicalAroundSeq, checkLinks, type ChainCheck, type StoredEvent } from './hash.js';
 import * as repo from './audit.repository.js';
 
 export const PLATFORM_CHAIN = 'platform';
@@ -31,13 +31,10 @@ export interface AuditInput {
 export async function recordAudit(trx: Trx, input: AuditInput): Promise<StoredEvent> {
   const chain = chainOf(input.communityId);
   const communityId = input.communityId === null ? null : chain;
-  await repo.lockChain(trx, chain);
-  const last = await repo.lastEventOfChain(trx, chain);
   // jsonb keeps no undefined and no key order: store what hashing saw, as plain JSON.
   const normalise = (v: unknown) => (v === undefined || v === null ? null : JSON.parse(JSON.stringify(v)));
   const event = {
     chain,
-    seq: (last?.seq ?? 0) + 1,
     communityId,
     actorUserId: input.actorUserId,
     action: input.action,
@@ -48,10 +45,9 @@ export async function recordAudit(trx: Trx, input: AuditInput): Promise<StoredEv
     // Millisecond precision (created_at is timestamptz(3)), so the value read back hashes the same.
     createdAt: new Date(),
   };
-  const prevHash = last?.hash ?? GENESIS_HASH;
-  const stored: StoredEvent = { ...event, prevHash, hash: eventHash(prevHash, event) };
-  await repo.insertEvent(trx, stored);
-  return stored;
+  // seq and prev_hash are only known under the chain's lock, in the database: one round trip.
+  const linked = await repo.appendEvent(trx, event, canonicalAroundSeq(event), GENESIS_HASH);
+  return { ...event, ...linked };
 }
 
 const PAGE = 5_000;

@@ -30,7 +30,11 @@ export function canonicalJson(value: unknown): string {
 
 /** hash = sha256(prevHash ‖ canonical event) (DESIGN.md "Audit"). */
 export function eventHash(prevHash: string, event: ChainedEvent): string {
-  const canonical = canonicalJson({
+  return createHash('sha256').update(prevHash).update(canonicalJson(canonicalFields(event))).digest('hex');
+}
+
+function canonicalFields(event: ChainedEvent) {
+  return {
     chain: event.chain,
     seq: event.seq,
     communityId: event.communityId,
@@ -41,8 +45,21 @@ export function eventHash(prevHash: string, event: ChainedEvent): string {
     before: event.before ?? null,
     after: event.after ?? null,
     createdAt: event.createdAt.toISOString(),
-  });
-  return createHash('sha256').update(prevHash).update(canonical).digest('hex');
+  };
+}
+
+const SEQ_LAST = ',"seq":0}';
+
+/**
+ * The canonical form of an event split around its seq (canonical = head + seq + tail), for an
+ * append that learns seq in the database and hashes there (audit.repository.ts appendEvent):
+ * sha256(prevHash ‖ head ‖ seq ‖ tail) is eventHash. "seq" sorts after every other key, so it
+ * comes last; checked here rather than assumed.
+ */
+export function canonicalAroundSeq(event: Omit<ChainedEvent, 'seq'>): { head: string; tail: string } {
+  const whole = canonicalJson(canonicalFields({ ...event, seq: 0 }));
+  if (!whole.endsWith(SEQ_LAST)) throw new Error('canonical event form: seq is not the last key');
+  return { head: whole.slice(0, whole.length - 2), tail: '}' };
 }
 
 export interface StoredEvent extends ChainedEvent {

@@ -218,6 +218,23 @@ export function zoneOffsetMs(timeZone: string, epochMs: number): number {
  * as the wall time is (02:30 on a spring-forward night in New York → 03:30 EDT).
  */
 function wallToEpoch(timeZone: string, wall: number): number {
+  let memo = wallMemo.get(timeZone);
+  if (!memo) wallMemo.set(timeZone, (memo = new Map()));
+  const known = memo.get(wall);
+  if (known !== undefined) return known;
+  const t = wallToEpochUncached(timeZone, wall);
+  if (memo.size >= WALL_MEMO_MAX) memo.clear();
+  memo.set(wall, t);
+  return t;
+}
+
+// wallToEpoch is pure, and SLA computations ask it for the same working-day boundaries again and
+// again (each costs a handful of Intl.DateTimeFormat calls: most of a ticket creation's CPU time
+// before this memo); bounded per zone.
+const wallMemo = new Map<string, Map<number, number>>();
+const WALL_MEMO_MAX = 50_000;
+
+function wallToEpochUncached(timeZone: string, wall: number): number {
   const before = zoneOffsetMs(timeZone, wall - DAY_MS);
   const after = zoneOffsetMs(timeZone, wall + DAY_MS);
   const candidates: number[] = [];

@@ -1,5 +1,6 @@
+import { sql } from 'kysely';
 import type { DbOrTrx } from '../../db/index.js';
-import type { DutyBasis } from '../../db/types.js';
+import type { DutyBasis, OrganizationKind } from '../../db/types.js';
 
 export function insertDuty(
   db: DbOrTrx,
@@ -57,3 +58,26 @@ export function committeesOf(db: DbOrTrx, communityIds: string[]) {
     .where('kind', 'in', ['owners_committee', 'property_management_committee', 'residents_committee'])
     .execute();
 }
+
+/** An assignment as dutyFactsColumns gives it (JSON: times as ISO strings). */
+export interface AssignmentJson {
+  id: string;
+  organization_id: string;
+  organization_name: string;
+  organization_kind: OrganizationKind;
+  facility_category: string | null;
+  basis: DutyBasis;
+  valid_from: string;
+  valid_to: string | null;
+}
+
+/**
+ * The facts of duty resolution as two JSON columns (assignments, committees), for a query on
+ * `communities c`: routing a new ticket reads them with the rest of its context in one round trip.
+ */
+export const dutyFactsColumns = sql`
+  COALESCE((SELECT json_agg(json_build_object('id', d.id, 'organization_id', d.organization_id, 'organization_name', o.name, 'organization_kind', o.kind,
+                                              'facility_category', d.facility_category, 'basis', d.basis, 'valid_from', d.valid_from, 'valid_to', d.valid_to))
+            FROM duty_assignments d JOIN organizations o ON o.id = d.organization_id WHERE d.community_id = c.id), '[]'::json) AS duty_assignments,
+  COALESCE((SELECT json_agg(json_build_object('id', o.id, 'name', o.name, 'kind', o.kind) ORDER BY o.created_at)
+            FROM organizations o WHERE o.community_id = c.id AND o.kind IN ('owners_committee', 'property_management_committee', 'residents_committee')), '[]'::json) AS duty_committees`;

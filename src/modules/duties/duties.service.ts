@@ -126,6 +126,21 @@ export async function dutyHolder(db: DbOrTrx, communityId: string, category: str
   return resolveDutyHolder(assignments.map(toFact), committees.map(toCommitteeFact), category, at);
 }
 
+/** The facts dutyHolderFromFacts resolves from, as a query selects them with dutyFactsColumns. */
+export interface DutyFactsRow {
+  duty_assignments: repo.AssignmentJson[];
+  duty_committees: Array<{ id: string; name: string; kind: string }>;
+}
+
+/** Columns for a query on `communities c` that reads the duty facts with other context in one round trip. */
+export const dutyFactsColumns = repo.dutyFactsColumns;
+
+/** dutyHolder from facts read with dutyFactsColumns (no I/O). */
+export function dutyHolderFromFacts(row: DutyFactsRow, category: string | null, at = new Date()) {
+  const assignments = row.duty_assignments.map((a) => toFact({ ...a, valid_from: new Date(a.valid_from), valid_to: a.valid_to === null ? null : new Date(a.valid_to) }));
+  return resolveDutyHolder(assignments, row.duty_committees.map(toCommitteeFact), category, at);
+}
+
 /**
  * Duty holders of many (community, category) pairs in two queries, for bulk work (inspection task
  * generation). Keys are `${communityId}|${category ?? ''}`; null where nobody holds the duty.

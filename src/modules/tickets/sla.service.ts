@@ -1,9 +1,10 @@
+import { sql } from 'kysely';
 import type { DbOrTrx, Trx } from '../../db/index.js';
 import type { Priority } from '../../db/types.js';
 import { defaultCalendar, type BusinessCalendar } from '../calendars/business-calendar.js';
 import { communitySettings, type CommunitySettings } from '../communities/settings.js';
 import { replaceTimersOfSubject, type TimerSpec } from '../timers/timers.service.js';
-import { computeDeadlines, selectPolicy, slaTimerPlan, type SlaPause, type SlaPolicy } from './sla.js';
+import { computeDeadlines, selectPolicy, slaTimerPlan, type SlaDuration, type SlaPause, type SlaPolicy } from './sla.js';
 
 /** What the SLA rules need about a community, read once per operation. */
 export interface SlaContext {
@@ -13,34 +14,73 @@ export interface SlaContext {
   settings: CommunitySettings;
 }
 
-export async function loadSlaContext(db: DbOrTrx, communityId: string): Promise<SlaContext> {
-  const [community, calendarRow, policyRows] = await Promise.all([
-    db.selectFrom('communities').select(['time_zone', 'settings']).where('id', '=', communityId).executeTakeFirstOrThrow(),
-    db.selectFrom('business_calendars').selectAll().where('community_id', '=', communityId).executeTakeFirst(),
-    db.selectFrom('sla_policies').selectAll().where('community_id', '=', communityId).execute(),
-  ]);
-  const calendar: BusinessCalendar = calendarRow
+/** A calendar row as to_json gives it (loadSlaContext, createTicket's one-query context). */
+interface CalendarJson {
+  time_zone: string;
+  working_hours: Array<{ start: string; end: string }>;
+  weekend_days: number[];
+  use_china_holidays: boolean;
+  overrides: Array<{ date: string; kind: 'holiday' | 'workday' }>;
+}
+interface PolicyJson {
+  priority: Priority;
+  category: string | null;
+  respond_value: number;
+  respond_unit: SlaDuration['unit'];
+  resolve_value: number;
+  resolve_unit: SlaDuration['unit'];
+  calendar: SlaPolicy['calendar'];
+}
+
+/** What an SLA context is read from: one row (columns of slaContextColumns). */
+export interface SlaContextRow {
+  time_zone: string;
+  settings: Record<string, unknown>;
+  calendar: CalendarJson | null;
+  policies: PolicyJson[];
+}
+
+/**
+ * The columns an SLA context is built from, for a query on `communities c`: the community's
+ * time zone and settings, its calendar and its policies, in one round trip.
+ */
+export const slaContextColumns = sql`c.time_zone, c.settings,
+  (SELECT to_json(b) FROM business_calendars b WHERE b.community_id = c.id) AS calendar,
+  COALESCE((SELECT json_agg(json_build_object('priority', p.priority, 'category', p.category, 'respond_value', p.respond_value, 'respond_unit', p.respond_unit,
+                                              'resolve_value', p.resolve_value, 'resolve_unit', p.resolve_unit, 'calendar', p.calendar))
+            FROM sla_policies p WHERE p.community_id = c.id), '[]'::json) AS policies`;
+
+export function slaContextFrom(row: SlaContextRow): SlaContext {
+  const b = row.calendar;
+  const calendar: BusinessCalendar = b
     ? {
-        timeZone: calendarRow.time_zone,
+        timeZone: b.time_zone,
         kind: 'working_hours',
-        workingHours: calendarRow.working_hours,
-        weekendDays: calendarRow.weekend_days,
-        useChinaHolidays: calendarRow.use_china_holidays,
-        overrides: calendarRow.overrides,
+        workingHours: b.working_hours,
+        weekendDays: b.weekend_days,
+        useChinaHolidays: b.use_china_holidays,
+        overrides: b.overrides,
       }
-    : defaultCalendar(community.time_zone);
+    : defaultCalendar(row.time_zone);
   return {
-    timeZone: community.time_zone,
+    timeZone: row.time_zone,
     calendar,
-    policies: policyRows.map((p) => ({
+    policies: row.policies.map((p) => ({
       priority: p.priority,
       category: p.category,
       respond: { value: p.respond_value, unit: p.respond_unit },
       resolve: { value: p.resolve_value, unit: p.resolve_unit },
       calendar: p.calendar,
     })),
-    settings: communitySettings(community.settings),
+    settings: communitySettings(row.settings),
   };
+}
+
+export async function loadSlaContext(db: DbOrTrx, communityId: string): Promise<SlaContext> {
+  const { rows } = await sql<SlaContextRow>`SELECT ${slaContextColumns} FROM communities c WHERE c.id = ${communityId}`.execute(db);
+  const row = rows[0];
+  if (!row) throw new Error(`community ${communityId} not found`);
+  return slaContextFrom(row);
 }
 
 export interface TicketClock {
@@ -80,6 +120,13 @@ export function slaJobId(kind: SlaTimerKindName, target: 'response' | 'resolutio
  * and would be ignored anyway. Returns the deadlines to store on the ticket.
  */
 export async function applySla(trx: Trx, ctx: SlaContext, t: TicketClock, now = new Date()) {
+  const { specs, ...targets } = planSla(ctx, t, now);
+  await replaceTimersOfSubject(trx, t.id, ['sla.warning', 'sla.breach', 'sla.escalate-committee', 'sla.escalate-authority'], specs);
+  return targets;
+}
+
+/** The targets and the SLA timers of a ticket's clock (no I/O): applySla stores the timers. */
+export function planSla(ctx: SlaContext, t: TicketClock, now = new Date()) {
   const policy = selectPolicy(ctx.policies, t.priority, t.category);
   const base = { openedAt: t.openedAt, policy, calendar: ctx.calendar, pauses: t.pauses, now };
   const deadlines = computeDeadlines(base);
@@ -99,6 +146,5 @@ export async function applySla(trx: Trx, ctx: SlaContext, t: TicketClock, now = 
     jobId: slaJobId(p.kind, p.target, t.id, t.slaVersion),
     payload: { ticketId: t.id, target: p.target, version: t.slaVersion },
   }));
-  await replaceTimersOfSubject(trx, t.id, ['sla.warning', 'sla.breach', 'sla.escalate-committee', 'sla.escalate-authority'], specs);
-  return { respondBy, resolveBy: deadlines.resolveBy, policy };
+  return { respondBy, resolveBy: deadlines.resolveBy, policy, specs };
 }

@@ -1,7 +1,8 @@
-import { sql, type Expression, type SqlBool } from 'kysely';
+import { sql, type Expression, type Selectable, type SelectQueryBuilder, type SqlBool } from 'kysely';
 import type { DbOrTrx } from '../../db/index.js';
 import type { Insertable, Updateable } from 'kysely';
-import type { TicketsTable } from '../../db/types.js';
+import type { Database, TicketsTable } from '../../db/types.js';
+import type { TicketBranch } from '../../plugins/access.js';
 
 export type NewTicket = Insertable<TicketsTable>;
 export type TicketPatch = Updateable<TicketsTable>;
@@ -80,9 +81,10 @@ export interface TicketFilters {
 
 export type TicketSort = 'created' | 'due';
 
-/** A page of tickets the actor may see, keyset-paginated by (created_at, id) or (resolve_by, id). */
-export function listTickets(db: DbOrTrx, visible: Expression<SqlBool>, f: TicketFilters, sort: TicketSort, after: { key: string; id: string } | undefined, limit: number) {
-  let q = db.selectFrom('tickets as t').selectAll('t').where(visible);
+type TicketQuery = SelectQueryBuilder<Database & { t: TicketsTable }, 't', Selectable<TicketsTable>>;
+
+/** The filters, the keyset cursor and the order of a list, on a query of `tickets as t`. */
+function filtered(q: TicketQuery, f: TicketFilters, sort: TicketSort, after: { key: string; id: string } | undefined, limit: number): TicketQuery {
   if (f.communityId) q = q.where('t.community_id', '=', f.communityId);
   if (f.status?.length) q = q.where('t.status', 'in', f.status as never);
   if (f.category) q = q.where('t.category', '=', f.category);
@@ -103,8 +105,38 @@ export function listTickets(db: DbOrTrx, visible: Expression<SqlBool>, f: Ticket
   }
   if (sort === 'due') {
     if (after) q = q.where(sql<SqlBool>`(COALESCE(t.resolve_by, 'infinity'::timestamptz), t.id) > (${after.key}::timestamptz, ${after.id}::uuid)`);
-    return q.orderBy(sql`COALESCE(t.resolve_by, 'infinity'::timestamptz)`).orderBy('t.id').limit(limit + 1).execute();
+    return q.orderBy(sql`COALESCE(t.resolve_by, 'infinity'::timestamptz)`).orderBy('t.id').limit(limit + 1);
   }
   if (after) q = q.where(sql<SqlBool>`(t.created_at, t.id) < (${after.key}::timestamptz, ${after.id}::uuid)`);
-  return q.orderBy('t.created_at', 'desc').orderBy('t.id', 'desc').limit(limit + 1).execute();
+  return q.orderBy('t.created_at', 'desc').orderBy('t.id', 'desc').limit(limit + 1);
+}
+
+/**
+ * A page of tickets the actor may see, keyset-paginated by (created_at, id) or (resolve_by, id).
+ * `visible` is visibleTicket; `branches` (visibleTicketBranches; null: `visible` alone) the same
+ * set as parts an index can serve: across communities (no communityId), the page is the union
+ * of each part's first page (per visible community, a scan of its own index), merged by the
+ * sort key.
+ */
+export async function listTickets(
+  db: DbOrTrx,
+  visible: Expression<SqlBool>,
+  f: TicketFilters,
+  sort: TicketSort,
+  after: { key: string; id: string } | undefined,
+  limit: number,
+  branches: TicketBranch[] | null = null,
+): Promise<Selectable<TicketsTable>[]> {
+  const base = () => db.selectFrom('tickets as t').selectAll('t');
+  if (f.communityId || branches === null) return filtered(base().where(visible), f, sort, after, limit).execute();
+  const parts = branches.map((b) => {
+    if (!b.communities) return sql`${filtered(base().where(b.where), f, sort, after, limit)}`;
+    const perCommunity = filtered(base().where(sql<SqlBool>`t.community_id = v.id`).$if(b.where !== undefined, (q) => q.where(b.where as Expression<SqlBool>)), f, sort, after, limit);
+    return sql`SELECT x.* FROM (${b.communities}) AS v(id) CROSS JOIN LATERAL ${perCommunity} AS x`;
+  });
+  // UNION drops a ticket reached by two parts (reported by me in a community I see).
+  const union = sql.join(parts.map((p) => sql`(${p})`), sql` UNION `);
+  const order = sort === 'due' ? sql`COALESCE(t.resolve_by, 'infinity'::timestamptz), t.id` : sql`t.created_at DESC, t.id DESC`;
+  const { rows } = await sql<Selectable<TicketsTable>>`SELECT t.* FROM (${union}) AS t ORDER BY ${order} LIMIT ${limit + 1}`.execute(db);
+  return rows;
 }

@@ -1,7 +1,7 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { badRequest, forbidden } from '../../lib/errors.js';
 import { IdParams, Page, authErrors, errors } from '../../lib/schemas.js';
-import { maskPhone, requireActor, requireCommunity, visibleTicket, type TicketAction } from '../../plugins/access.js';
+import { maskPhone, requireActor, requireCommunity, visibleTicket, visibleTicketBranches, type TicketAction } from '../../plugins/access.js';
 import { slaState, selectPolicy } from './sla.js';
 import { loadSlaContext, pausesUntil } from './sla.service.js';
 import { allowedMoves, OPEN_STATUSES, TICKET_STATUSES, type TicketStatus } from './state-machine.js';
@@ -158,6 +158,7 @@ const ticketRoutes: FastifyPluginAsyncTypebox = async (app) => {
         sort,
         decodeTicketCursor(q.cursor),
         limit,
+        visibleTicketBranches(actor, 't'),
       );
       const page = rows.slice(0, limit);
       const last = page[page.length - 1];

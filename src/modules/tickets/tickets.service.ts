@@ -1,15 +1,16 @@
+import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Db, DbOrTrx, Trx } from '../../db/index.js';
 import type { Priority, TicketChannel, TicketKind } from '../../db/types.js';
 import { AppError, badRequest, forbidden, notFound } from '../../lib/errors.js';
 import { communityAccess, ticketPermissions, type Actor, type TicketAction } from '../../plugins/access.js';
 import { recordAudit } from '../audit/audit.service.js';
-import { dutyHolder } from '../duties/duties.service.js';
+import { dutyFactsColumns, dutyHolderFromFacts, type DutyFactsRow } from '../duties/duties.service.js';
 import { setStatusFromTickets } from '../facilities/facilities.service.js';
 import { notify } from '../notifications/notifications.service.js';
 import { recipients } from '../notifications/recipients.js';
-import { cancelTimers, scheduleTimer } from '../timers/timers.service.js';
-import { applySla, loadSlaContext, type SlaContext } from './sla.service.js';
+import { cancelTimers, scheduleTimer, scheduleTimers } from '../timers/timers.service.js';
+import { applySla, loadSlaContext, planSla, slaContextColumns, slaContextFrom, type SlaContext, type SlaContextRow } from './sla.service.js';
 import { checkTransition, isOpen, type HoldReason, type TicketStatus } from './state-machine.js';
 import * as repo from './tickets.repository.js';
 
@@ -58,6 +59,10 @@ async function recomputeSla(trx: Trx, ctx: SlaContext, t: TicketRow, now = new D
   return repo.updateTicket(trx, t.id, { sla_version: version, respond_by: sla.respondBy, resolve_by: sla.resolveBy });
 }
 
+/** The kinds of ticket a facility's status follows. */
+const FACILITY_TICKET_KINDS = ['fault', 'alarm', 'inspection_finding', 'rectification'] as const;
+const FACILITY_KINDS = sql`(${sql.join(FACILITY_TICKET_KINDS.map((k) => sql.lit(k)))})`;
+
 /** The facility follows its open faults: faulty while any is open, under repair while worked on. */
 async function syncFacility(trx: Trx, facilityId: string | null, actorUserId: string | null, ticketId: string) {
   if (!facilityId) return;
@@ -65,32 +70,57 @@ async function syncFacility(trx: Trx, facilityId: string | null, actorUserId: st
     .selectFrom('tickets')
     .select(['status'])
     .where('facility_id', '=', facilityId)
-    .where('kind', 'in', ['fault', 'alarm', 'inspection_finding', 'rectification'])
+    .where('kind', 'in', [...FACILITY_TICKET_KINDS])
     .where('status', 'in', ['new', 'acknowledged', 'in_progress', 'on_hold', 'reopened'])
     .execute();
   const status = open.length === 0 ? 'operational' : open.some((o) => o.status === 'in_progress') ? 'under_repair' : 'faulty';
   await setStatusFromTickets(trx, facilityId, status, actorUserId, { ticketId });
 }
 
+interface CreationContextRow extends SlaContextRow, DutyFactsRow {
+  facility: { id: string; community_id: string; category: string; in_progress: boolean } | null;
+  unit_community_id: string | null;
+}
+
+/**
+ * Everything opening a ticket reads, in one round trip: the community's SLA context, the facts
+ * of duty resolution, and the facility and unit named (to check they belong to the community).
+ */
+async function creationContext(trx: Trx, communityId: string, facilityId: string | null, unitId: string | null) {
+  const { rows } = await sql<CreationContextRow>`
+    SELECT ${slaContextColumns}, ${dutyFactsColumns},
+      (SELECT json_build_object('id', f.id, 'community_id', f.community_id, 'category', f.category,
+                                'in_progress', EXISTS (SELECT 1 FROM tickets t WHERE t.facility_id = f.id AND t.kind IN ${FACILITY_KINDS} AND t.status = 'in_progress'))
+       FROM facilities f WHERE f.id = ${facilityId}::uuid) AS facility,
+      (SELECT u.community_id FROM units u WHERE u.id = ${unitId}::uuid) AS unit_community_id
+    FROM communities c WHERE c.id = ${communityId}`.execute(trx);
+  return rows[0];
+}
+
 /**
  * Opens a ticket in the caller's transaction: routed to the duty holder of its category, SLA
- * targets and timers set, the facility marked faulty, the audit event written.
+ * targets and timers set, the facility marked faulty, the audit event written. The ticket is
+ * inserted once with its targets (its id chosen here, so its timers' job ids are known first),
+ * and its timers are scheduled without cancelling older ones: a new ticket has none.
  */
 export async function createTicket(trx: Trx, actorUserId: string | null, input: CreateTicketInput): Promise<TicketRow> {
+  const context = await creationContext(trx, input.communityId, input.facilityId ?? null, input.unitId ?? null);
+  if (!context) throw notFound('Community');
   let category = input.category;
   if (input.facilityId) {
-    const facility = await trx.selectFrom('facilities').select(['id', 'community_id', 'category']).where('id', '=', input.facilityId).executeTakeFirst();
+    const facility = context.facility;
     if (!facility || facility.community_id !== input.communityId) throw notFound('Facility');
     category ??= facility.category;
   }
-  if (input.unitId) {
-    const unit = await trx.selectFrom('units').select(['community_id']).where('id', '=', input.unitId).executeTakeFirst();
-    if (!unit || unit.community_id !== input.communityId) throw notFound('Unit');
-  }
+  if (input.unitId && context.unit_community_id !== input.communityId) throw notFound('Unit');
   category ??= 'other';
-  const holder = await dutyHolder(trx, input.communityId, category);
   const now = new Date();
-  let ticket = await repo.insertTicket(trx, {
+  const holder = dutyHolderFromFacts(context, category, now);
+  const ctx = slaContextFrom(context);
+  const id = randomUUID();
+  const sla = planSla(ctx, { id, communityId: input.communityId, priority: input.priority, category, openedAt: now, acknowledgedAt: null, resolvedAt: null, slaVersion: 1, pauses: [] }, now);
+  const ticket = await repo.insertTicket(trx, {
+    id,
     community_id: input.communityId,
     kind: input.kind,
     channel: input.channel,
@@ -111,10 +141,11 @@ export async function createTicket(trx: Trx, actorUserId: string | null, input: 
     alarm_count: input.kind === 'alarm' ? 1 : 0,
     rectification_deadline: input.rectificationDeadline ?? null,
     opened_at: now,
-    sla_version: 0,
+    sla_version: 1,
+    respond_by: sla.respondBy,
+    resolve_by: sla.resolveBy,
   });
-  const ctx = await loadSlaContext(trx, input.communityId);
-  ticket = await recomputeSla(trx, ctx, ticket, now);
+  await scheduleTimers(trx, sla.specs);
   await recordAudit(trx, {
     communityId: input.communityId,
     actorUserId,
@@ -134,7 +165,9 @@ export async function createTicket(trx: Trx, actorUserId: string | null, input: 
       resolveBy: ticket.resolve_by,
     },
   });
-  await syncFacility(trx, ticket.facility_id, actorUserId, ticket.id);
+  // The facility follows its open faults (syncFacility), knowing this one is open and new: faulty
+  // unless another is being worked on.
+  if (context.facility) await setStatusFromTickets(trx, context.facility.id, context.facility.in_progress ? 'under_repair' : 'faulty', actorUserId, { ticketId: ticket.id });
   return ticket;
 }
 
