@@ -45,9 +45,10 @@ async function createAppRecordingRoutes(): Promise<{ t: TestApp; routes: Registe
 /** /communities/:id/units → /communities/{id}/units, as the OpenAPI document writes it. */
 const toOpenApiPath = (url: string) => url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
 // The docs' own routes, the queue dashboard's (bull-board's UI and its internal API) and the
-// Prometheus scrape endpoint (/metrics, text format) are deliberately outside the OpenAPI document.
+// Prometheus scrape endpoint (/metrics, text format) are deliberately outside the OpenAPI document,
+// and so is the web console's catch-all at / (src/plugins/web.ts: files and index.html, no API).
 const isDocsRoute = (url: string) =>
-  url === '/docs' || url === `${API_PREFIX}/docs` || url.startsWith(`${API_PREFIX}/docs/`) || url === '/admin/queues' || url.startsWith('/admin/queues/') || url === '/metrics';
+  url === '/' || url === '/*' || url === '/docs' || url === `${API_PREFIX}/docs` || url.startsWith(`${API_PREFIX}/docs/`) || url === '/admin/queues' || url.startsWith('/admin/queues/') || url === '/metrics';
 
 describe('health', () => {
   let t: TestApp;

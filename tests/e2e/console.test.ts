@@ -1,0 +1,297 @@
+/**
+ * The web console end to end: headless Chromium clicking through the built SPA served by the
+ * API (@fastify/static at /), against a real database seeded with the demo community. Each flow
+ * asserts on what the page shows and on the database rows the clicks produced.
+ * `npm run screenshots` runs this file with UPKEEP_SCREENSHOTS=1 to refresh docs/screenshots/.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tokenFor } from '../helpers/factories.js';
+import { loginAs, logout, shot, startConsole, TINY_PNG, type Console } from './harness.js';
+
+let c: Console;
+let communityId: string;
+let userIds: Record<string, string>;
+
+beforeAll(async () => {
+  c = await startConsole();
+  communityId = (await c.t.db.selectFrom('communities').select('id').executeTakeFirstOrThrow()).id;
+  const users = await c.t.db.selectFrom('users').select(['id', 'email']).execute();
+  userIds = Object.fromEntries(users.map((u) => [u.email.split('@')[0] as string, u.id]));
+}, 120_000);
+afterAll(async () => c?.close());
+
+const api = (who: string) => async (method: string, url: string, payload?: unknown) => {
+  const res = await c.t.app.inject({ method: method as 'GET', url: `/api/v1${url}`, payload: payload as object, headers: { authorization: `Bearer ${tokenFor(c.t.app, userIds[who] as string)}` } });
+  if (res.statusCode >= 400) throw new Error(`${method} ${url}: ${res.statusCode} ${res.body}`);
+  return res.json();
+};
+
+describe('serving the console', () => {
+  it('serves index.html for client routes but never shadows the API', async () => {
+    for (const path of ['/', '/tickets/123', '/q/some-token', '/my/ballots']) {
+      const res = await fetch(`${c.base}${path}`);
+      expect(res.status, path).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/text\/html/);
+      expect(await res.text()).toContain('<div id="app">');
+    }
+    for (const path of ['/api/v1/nope', '/api/v1/tickets/abc/nope', '/healthz/x', '/admin/nope', '/metrics/x']) {
+      const res = await fetch(`${c.base}${path}`);
+      expect(res.status, path).toBe(404);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('NOT_FOUND');
+    }
+    expect((await fetch(`${c.base}/healthz`)).status).toBe(200);
+    expect((await fetch(`${c.base}/assets/missing-123.js`)).status).toBe(404);
+  });
+});
+
+describe('flow 1: a fault from the public QR form to closed', () => {
+  it('is reported without login on a phone, then acknowledged, assigned, worked, commented, photographed, resolved and closed by the manager', async () => {
+    const { page } = c;
+    const facility = await c.t.db.selectFrom('facilities').select(['id', 'qr_token', 'name']).where('name', '=', '1栋1号电梯').executeTakeFirstOrThrow();
+
+    // The public form on a phone-sized screen, no login.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`${c.base}/q/${facility.qr_token}`);
+    await expect.poll(() => page.textContent('[data-testid=qr-facility]')).toBe('1栋1号电梯');
+    await page.fill('textarea[name=description]', '电梯门关不上，反复开合');
+    await page.fill('input[name=reporterName]', '陈女士');
+    await page.fill('input[name=reporterPhone]', '13912345678');
+    await shot(page, 'qr-form-phone');
+    await page.click('button[type=submit]');
+    const done = await page.waitForSelector('[data-testid=qr-done]');
+    const ref = Number(/#(\d+)/.exec((await done.textContent()) ?? '')?.[1]);
+    expect(ref).toBeGreaterThan(0);
+    const created = await c.t.db.selectFrom('tickets').selectAll().where('ref', '=', ref).where('community_id', '=', communityId).executeTakeFirstOrThrow();
+    expect(created).toMatchObject({ status: 'new', facility_id: facility.id, description: '电梯门关不上，反复开合' });
+
+    // The manager: dashboard, the live counts, the ticket.
+    await page.setViewportSize({ width: 1280, height: 860 });
+    await loginAs(c, 'manager');
+    await page.waitForURL(/\/dashboard$/);
+    await page.waitForSelector('[data-testid=kpis]');
+    await shot(page, 'manager-dashboard');
+    await page.getByRole('link', { name: '工单' }).click();
+    await expect.poll(() => page.textContent('[data-testid=count-new]')).toBe('1');
+    await page.getByRole('link', { name: created.title }).click();
+    await page.waitForURL(new RegExp(`/tickets/${created.id}$`));
+    await expect.poll(() => page.textContent('[data-testid=ticket-status]')).toBe('新建');
+    await expect.poll(() => page.locator('[data-testid=sla-clock]').count()).toBe(2);
+
+    // Assign to the technician.
+    await expect.poll(() => page.locator('select[name=assignee] option', { hasText: '李师傅' }).count()).toBeGreaterThan(0);
+    const techOption = await page.locator('select[name=assignee] option', { hasText: '李师傅' }).first().getAttribute('value');
+    await page.selectOption('select[name=assignee]', techOption as string);
+    await expect.poll(async () => (await c.t.db.selectFrom('tickets').select('assignee_user_id').where('id', '=', created.id).executeTakeFirstOrThrow()).assignee_user_id).toBe(userIds.tech);
+
+    for (const [move, shown] of [
+      ['acknowledged', '已受理'],
+      ['in_progress', '处理中'],
+    ] as const) {
+      await page.click(`[data-testid=move-${move}]`);
+      await expect.poll(() => page.textContent('[data-testid=ticket-status]')).toBe(shown);
+    }
+
+    // A comment and a photo.
+    await page.fill('textarea[name=comment]', '已到场，更换门机皮带');
+    await page.getByRole('button', { name: '添加评论' }).click();
+    await expect.poll(() => page.textContent('[data-testid=comments]')).toContain('已到场，更换门机皮带');
+    await page.setInputFiles('input[type=file]', { name: 'door.png', mimeType: 'image/png', buffer: TINY_PNG });
+    await page.getByRole('button', { name: '上传' }).click();
+    await expect.poll(() => page.getByRole('button', { name: 'door.png' }).count()).toBe(1);
+    await shot(page, 'ticket-detail');
+
+    await page.click('[data-testid=move-resolved]');
+    await expect.poll(() => page.textContent('[data-testid=ticket-status]')).toBe('已解决');
+    await page.click('[data-testid=move-closed]');
+    await expect.poll(() => page.textContent('[data-testid=ticket-status]')).toBe('已关闭');
+
+    const row = await c.t.db.selectFrom('tickets').selectAll().where('id', '=', created.id).executeTakeFirstOrThrow();
+    expect(row.status).toBe('closed');
+    expect(row.acknowledged_at).not.toBeNull();
+    expect(row.resolved_at).not.toBeNull();
+    expect(row.closed_at).not.toBeNull();
+    const comments = await c.t.db.selectFrom('ticket_comments').select('body').where('ticket_id', '=', created.id).execute();
+    expect(comments.map((x) => x.body)).toContain('已到场，更换门机皮带');
+    const files = await c.t.db.selectFrom('ticket_attachments').select(['original_name', 'mime_type']).where('ticket_id', '=', created.id).execute();
+    expect(files).toEqual([{ original_name: 'door.png', mime_type: 'image/png' }]);
+    const trail = await c.t.db.selectFrom('audit_events').select('action').where('entity_id', '=', created.id).orderBy('seq').execute();
+    expect(trail.map((e) => e.action)).toEqual(expect.arrayContaining(['ticket.created', 'ticket.transitioned']));
+
+    // The list shows it closed; English works too.
+    await page.getByRole('link', { name: '工单' }).click();
+    await page.selectOption('select[name=status]', 'closed');
+    await expect.poll(() => page.textContent('[data-testid=ticket-list]')).toContain(created.title);
+    await page.click('[data-testid=lang-switch]');
+    await expect.poll(() => page.textContent('[data-testid=ticket-list]')).toContain('Closed');
+    await shot(page, 'ticket-list');
+    await page.click('[data-testid=lang-switch]');
+    await logout(c);
+  }, 180_000);
+});
+
+/** The committee's request for building 1 (the demo owner's unit 1栋 101 is in it). */
+async function proposeForBuilding1(title: string) {
+  const chair = api('committee');
+  const building = await c.t.db.selectFrom('buildings').select('id').where('community_id', '=', communityId).where('name', '=', '1栋').executeTakeFirstOrThrow();
+  return chair('POST', '/fund-requests', {
+    communityId,
+    title,
+    description: '1栋两部电梯曳引机老化，更换并加装应急照明',
+    path: 'normal',
+    decisionType: 'use_fund',
+    scope: { buildingIds: [building.id] },
+    budgetLines: [
+      { description: '曳引机', amountCents: 12_000_000 },
+      { description: '安装调试', amountCents: 3_000_000 },
+    ],
+    funding: [
+      { source: 'maintenance_fund', amountCents: 10_000_000 },
+      { source: 'government_subsidy', amountCents: 3_000_000 },
+      { source: 'contractor_concession', amountCents: 2_000_000 },
+    ],
+  }) as Promise<{ id: string }>;
+}
+
+describe('flow 2: an owner votes and sees the tally move', () => {
+  it('shows what is decided and the cost per unit, takes one tap, and the tally moves', async () => {
+    const { page } = c;
+    // Set up through the API: the committee proposes and opens the vote (creating requests is
+    // exercised through the UI in flow 3). The vote stays open a week: nothing here needs time to pass.
+    const r = await proposeForBuilding1('更换1栋电梯曳引机');
+    await api('committee')('POST', `/fund-requests/${r.id}/transitions`, { to: 'voting', voteClosesAt: new Date(Date.now() + 7 * 86_400_000).toISOString() });
+    // Another owner's paper ballot, entered by the committee, so the tally starts above zero.
+    const other = await c.t.db
+      .selectFrom('owners')
+      .innerJoin('unit_owners', 'unit_owners.owner_id', 'owners.id')
+      .innerJoin('units', 'units.id', 'unit_owners.unit_id')
+      .innerJoin('buildings', 'buildings.id', 'units.building_id')
+      .select('owners.id')
+      .where('buildings.name', '=', '1栋')
+      .where('owners.name', '!=', '周业主')
+      .executeTakeFirstOrThrow();
+    await api('committee')('POST', `/fund-requests/${r.id}/ballots`, { choice: 'disagree', channel: 'paper', ownerId: other.id });
+
+    // The committee's view of the live tally, with the thresholds drawn.
+    await loginAs(c, 'committee');
+    await page.goto(`${c.base}/funds/${r.id}`);
+    await page.waitForSelector('[data-testid=tally]');
+    await shot(page, 'fund-tally');
+    await logout(c);
+
+    await loginAs(c, 'owner');
+    await page.waitForURL(/\/my\/ballots$/);
+    const ballot = page.locator('[data-testid=ballot]');
+    await expect.poll(() => ballot.textContent()).toContain('使用维修资金');
+    // The demo owner's unit 1栋 101 (85.00 m²) of building 1's area pays its share of ¥100,000.
+    const areas = await c.t.db
+      .selectFrom('units')
+      .innerJoin('buildings', 'buildings.id', 'units.building_id')
+      .select(['units.number', 'units.area_centi_m2'])
+      .where('buildings.name', '=', '1栋')
+      .execute();
+    const total = areas.reduce((s, u) => s + u.area_centi_m2, 0);
+    const mine = areas.find((u) => u.number === '101')?.area_centi_m2 as number;
+    const expected = Math.round((10_000_000 * mine) / total);
+    await expect.poll(() => page.textContent('[data-testid=cost-per-unit]')).toContain((expected / 100).toLocaleString('zh-CN', { minimumFractionDigits: 2, maximumFractionDigits: 2 }));
+    const headcount = () => page.textContent('[data-testid=tally-headcount] figcaption');
+    await expect.poll(headcount).toMatch(/同意 0 ·.*反对 1 ·/);
+    await shot(page, 'owner-ballot');
+
+    await page.click('[data-testid=vote-agree]');
+    await expect.poll(() => page.textContent('[data-testid=my-vote]')).toContain('同意');
+    await expect.poll(headcount).toMatch(/同意 1 ·.*反对 1 ·/);
+    const ballots = await c.t.db.selectFrom('fund_ballots').select(['choice', 'channel', 'voter_key']).where('request_id', '=', r.id).execute();
+    expect(ballots.map((b) => `${b.choice}/${b.channel}`).sort()).toEqual(['agree/online', 'disagree/paper']);
+
+    // Changing one's mind before the deadline moves it again.
+    await page.click('[data-testid=vote-abstain]');
+    await expect.poll(headcount).toMatch(/同意 0 ·.*反对 1 ·.*弃权 1 ·/);
+    const after = await c.t.db.selectFrom('fund_ballots').select('choice').where('request_id', '=', r.id).where('channel', '=', 'online').execute();
+    expect(after.map((b) => b.choice)).toEqual(['abstain']);
+    await logout(c);
+  }, 180_000);
+});
+
+describe('flow 3: the committee settles a request and an owner sees the ledger debit', () => {
+  it('proposes an emergency repair in the form, moves it to settlement, and the owner ledger shows the debit', async () => {
+    const { page } = c;
+    const ownerUnit = await c.t.db
+      .selectFrom('units')
+      .innerJoin('buildings', 'buildings.id', 'units.building_id')
+      .select(['units.id'])
+      .where('buildings.name', '=', '1栋')
+      .where('units.number', '=', '101')
+      .executeTakeFirstOrThrow();
+    const before = await c.t.db.selectFrom('unit_ledger_entries').select('id').where('unit_id', '=', ownerUnit.id).execute();
+
+    await loginAs(c, 'committee');
+    await page.waitForURL(/\/funds$/);
+    await page.getByRole('link', { name: '新建申请' }).click();
+    await page.fill('input[name=title]', '1栋电梯困人抢修');
+    await page.selectOption('select[name=path]', 'emergency');
+    await page.getByLabel('1栋').check();
+    await page.fill('input[name=line-0-description]', '抢修更换控制板');
+    await page.fill('input[name=line-0-amount]', '8000');
+    // A mismatch between funding and budget is caught before anything is sent; nothing typed is lost.
+    await page.fill('input[name=funding-0-amount]', '7000');
+    await expect.poll(() => page.textContent('.warn')).toContain('须等于预算');
+    await page.fill('input[name=funding-0-amount]', '8000');
+    await page.click('button[type=submit]');
+    await page.waitForURL(/\/funds\/[0-9a-f-]{36}$/);
+    const id = page.url().split('/').pop() as string;
+    const status = () => page.textContent('[data-testid=fund-status]');
+    await expect.poll(status).toBe('草稿');
+
+    await page.click('[data-testid=fund-move-emergency_review]');
+    await expect.poll(status).toBe('应急审核');
+    await page.click('[data-testid=fund-move-approved]');
+    await expect.poll(status).toBe('已批准');
+    await page.getByRole('button', { name: '登记事后公示' }).click();
+    await expect.poll(() => page.getByRole('button', { name: '登记事后公示' }).count()).toBe(0);
+    await page.click('[data-testid=fund-move-in_works]');
+    await expect.poll(status).toBe('施工中');
+    await page.fill('input[name=actualCost]', '7500');
+    await page.click('[data-testid=fund-move-accepted]');
+    await expect.poll(status).toBe('已验收');
+    await page.click('[data-testid=fund-move-settled]');
+    await expect.poll(status).toBe('已结算');
+    await expect.poll(() => page.textContent('[data-testid=fund-share]')).toContain('7,500.00');
+
+    const req = await c.t.db.selectFrom('fund_requests').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+    expect(req).toMatchObject({ status: 'settled', actual_cost_cents: 750_000, fund_share_cents: 750_000 });
+    const debit = await c.t.db.selectFrom('unit_ledger_entries').selectAll().where('unit_id', '=', ownerUnit.id).where('request_id', '=', id).executeTakeFirstOrThrow();
+    expect(debit.kind).toBe('debit');
+    const allDebits = await c.t.db.selectFrom('unit_ledger_entries').select('amount_cents').where('request_id', '=', id).execute();
+    // The shares add up exactly to the fund's share (largest remainder, whole cents).
+    expect(allDebits.reduce((s, d) => s + Math.abs(Number(d.amount_cents)), 0)).toBe(750_000);
+
+    // The printable public notice lists the units and their shares.
+    await page.goto(`${c.base}/funds/${id}/notice`);
+    await expect.poll(() => page.textContent('[data-testid=notice]')).toContain('1栋 101');
+    await logout(c);
+
+    await loginAs(c, 'owner');
+    await page.getByRole('link', { name: '我的资金账户' }).click();
+    const entry = page.locator('[data-testid=ledger-entry]', { hasText: '1栋电梯困人抢修' });
+    await expect.poll(() => entry.count()).toBe(1);
+    const shown = Math.abs(Number(debit.amount_cents)) / 100;
+    await expect.poll(() => entry.textContent()).toContain(shown.toLocaleString('zh-CN', { minimumFractionDigits: 2, maximumFractionDigits: 2 }));
+    expect(await page.locator('[data-testid=ledger-entry]').count()).toBe(before.length + 1);
+    await shot(page, 'owner-ledger');
+    await logout(c);
+  }, 180_000);
+});
+
+describe('the authority view', () => {
+  it('shows the district KPIs read-only, with the duty gaps', async () => {
+    const { page } = c;
+    await loginAs(c, 'authority');
+    await page.waitForURL(/\/authority$/);
+    await expect.poll(() => page.textContent('[data-testid=district-table]')).toContain('示范花园小区');
+    await expect.poll(() => page.locator('[data-testid=duty-gaps]').count()).toBe(1);
+    await shot(page, 'authority');
+    await logout(c);
+    // And the login page itself, for the README.
+    await shot(page, 'login');
+  }, 120_000);
+});
