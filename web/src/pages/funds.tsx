@@ -224,6 +224,8 @@ interface FundDraft {
   emergencyKind: string;
   decisionType: string;
   buildingIds: string[];
+  facilityIds: string[];
+  contractorOrgId: string;
   budgetLines: Line[];
   funding: Array<{ source: string; amount: string }>;
 }
@@ -231,6 +233,18 @@ interface FundDraft {
 export function FundNewPage() {
   const { communityId } = useSession();
   const buildings = useAsync(() => get<{ items: Array<{ id: string; name: string }> }>(`/communities/${communityId}/buildings`), [communityId]);
+  // Contractors serving this community (a duty holder), plus any the user's organizations list shows.
+  const contractors = useAsync(async () => {
+    const [duties, orgs] = await Promise.all([
+      get<{ items: Array<{ organizationId: string; organizationName: string; organizationKind: string }> }>(`/communities/${communityId}/duties`).catch(() => ({ items: [] })),
+      get<{ items: Array<{ id: string; name: string }> }>('/organizations', { kind: 'contractor', limit: 100 }).catch(() => ({ items: [] })),
+    ]);
+    const m = new Map<string, string>();
+    for (const d of duties.items) if (d.organizationKind === 'contractor') m.set(d.organizationId, d.organizationName);
+    for (const o of orgs.items) m.set(o.id, o.name);
+    return [...m].map(([id, name]) => ({ id, name }));
+  }, [communityId]);
+  const facilities = useAsync(() => get<{ items: Array<{ id: string; name: string; status: string }> }>(`/communities/${communityId}/facilities`, { limit: 100 }), [communityId]);
   const initial: FundDraft = {
     title: '',
     description: '',
@@ -238,6 +252,8 @@ export function FundNewPage() {
     emergencyKind: 'elevator_danger',
     decisionType: 'use_fund',
     buildingIds: [],
+    facilityIds: [],
+    contractorOrgId: '',
     budgetLines: [{ description: '', amount: '' }],
     funding: [{ source: 'maintenance_fund', amount: '' }],
   };
@@ -265,6 +281,8 @@ export function FundNewPage() {
               emergencyKind: f.path === 'emergency' ? f.emergencyKind : undefined,
               decisionType: f.decisionType,
               scope: { buildingIds: f.buildingIds },
+              facilityIds: f.facilityIds.length ? f.facilityIds : undefined,
+              contractorOrgId: f.contractorOrgId || undefined,
               budgetLines: f.budgetLines.map((l) => ({ description: l.description.trim(), amountCents: toCents(l.amount) })),
               funding: f.funding.filter((l) => toCents(l.amount) > 0).map((l) => ({ source: l.source, amountCents: toCents(l.amount) })),
             });
@@ -330,6 +348,36 @@ export function FundNewPage() {
                   onChange={(e) => setF({ ...f, buildingIds: (e.target as HTMLInputElement).checked ? [...f.buildingIds, b.id] : f.buildingIds.filter((x) => x !== b.id) })}
                 />
                 {b.name}
+              </label>
+            ))}
+          </div>
+        </fieldset>
+        <label>
+          {t('contractor')}
+          <select name="contractorOrgId" value={f.contractorOrgId} onChange={(e) => setF({ ...f, contractorOrgId: (e.target as HTMLSelectElement).value })}>
+            <option value="">—</option>
+            {contractors.data?.map((x) => (
+              <option key={x.id} value={x.id}>
+                {x.name}
+              </option>
+            ))}
+          </select>
+        </label>
+        <fieldset>
+          <legend>{t('linkedFacilities')}</legend>
+          {f.path === 'emergency' && <div class="muted small">{t('emergencyNeedsLink')}</div>}
+          <ErrorBox error={facilities.error} />
+          <div class="chips">
+            {facilities.data?.items.map((x) => (
+              <label key={x.id} class="chip">
+                <input
+                  type="checkbox"
+                  name="facility"
+                  value={x.id}
+                  checked={f.facilityIds.includes(x.id)}
+                  onChange={(e) => setF({ ...f, facilityIds: (e.target as HTMLInputElement).checked ? [...f.facilityIds, x.id] : f.facilityIds.filter((y) => y !== x.id) })}
+                />
+                {x.name}
               </label>
             ))}
           </div>
