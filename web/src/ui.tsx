@@ -233,7 +233,7 @@ export function TallyBar({
         {lines.map((l, i) => (
           <g key={l.label}>
             <line x1={left + width * l.at} x2={left + width * l.at} y1={14} y2={56} stroke={l.color} stroke-width="2.5" />
-            <text x={left + width * l.at} y={i % 2 ? 70 : 11} font-size="11" text-anchor="middle" fill={l.color}>
+            <text x={left + width * l.at} y={i % 2 ? 70 : 11} font-size="11" text-anchor={l.at < 0.15 ? 'start' : l.at > 0.85 ? 'end' : 'middle'} fill={l.color}>
               {l.label}
             </text>
           </g>

@@ -621,7 +621,7 @@ export function FundingBars({ funding, total }: { funding: Array<{ source: strin
   let x = 0;
   return (
     <div>
-      <svg viewBox="0 0 400 28" class="chart" role="img" aria-label={t('funding')}>
+      <svg viewBox="0 0 400 28" class="chart bar-strip" preserveAspectRatio="none" role="img" aria-label={t('funding')}>
         {funding.map((f, i) => {
           const w = total > 0 ? (400 * f.amountCents) / total : 0;
           const el = <rect key={f.source} x={x} y={2} width={w} height={24} fill={colors[SOURCES.indexOf(f.source) % colors.length] ?? colors[i % 6]} />;
