@@ -255,6 +255,7 @@ describe('flow 3: the committee settles a request and an owner sees the ledger d
     await page.fill('input[name=funding-0-amount]', '7000');
     await expect.poll(() => page.textContent('.warn')).toContain('须等于预算');
     await page.fill('input[name=funding-0-amount]', '8000');
+    await shot(page, 'fund-new');
     await submitTo(/\/funds\/[0-9a-f-]{36}$/);
     const id = page.url().split('/').pop() as string;
     const status = () => page.textContent('[data-testid=fund-status]');
@@ -281,6 +282,7 @@ describe('flow 3: the committee settles a request and an owner sees the ledger d
     // The printable public notice lists the units and their shares.
     await page.goto(`${c.base}/funds/${id}/notice`);
     await expect.poll(() => page.textContent('[data-testid=notice]')).toContain('1栋 101');
+    await shot(page, 'fund-notice');
     await logout(c);
 
     await loginAs(c, 'owner');
@@ -293,6 +295,40 @@ describe('flow 3: the committee settles a request and an owner sees the ledger d
     await shot(page, 'owner-ledger');
     await logout(c);
   }, 180_000);
+});
+
+describe("the manager's other pages", () => {
+  it('lists facilities and prints their QR labels, shows the duties and the inspection calendar', async () => {
+    const { page } = c;
+    // Default inspection plans, so the calendar has tasks (adopted through the API, as a manager would once).
+    await api('manager')('POST', `/communities/${communityId}/inspection-plans/adopt-defaults`, {});
+    const facilities = await c.t.db.selectFrom('facilities').select('name').where('community_id', '=', communityId).execute();
+    await loginAs(c, 'manager');
+    await nav('设施');
+    await expect.poll(() => page.textContent('[data-testid=facility-list]')).toContain('南门高清摄像机');
+    await page.getByRole('link', { name: '打印二维码标签' }).click();
+    await expect.poll(() => page.locator('[data-testid=qr-labels] img').count()).toBe(facilities.length);
+    expect(await page.locator('[data-testid=qr-labels] img').first().getAttribute('src')).toMatch(/^data:image\/svg\+xml/);
+    await shot(page, 'qr-labels');
+    await nav('维保责任');
+    await expect.poll(() => page.textContent('[data-testid=duties]')).toContain('安防维保工程有限公司');
+    await nav('巡检日历');
+    await page.waitForSelector('[data-testid=calendar]');
+    // Saturdays and Sundays (at least 8 in any month) are non-working days of the default calendar.
+    expect(await page.locator('[data-testid=calendar] .cal-cell.off').count()).toBeGreaterThanOrEqual(8);
+    // Go to the month of the first task due, and find there every task due that month (Beijing time).
+    const tasks = await c.t.db.selectFrom('inspection_tasks').select('due_at').where('community_id', '=', communityId).orderBy('due_at').execute();
+    expect(tasks.length).toBeGreaterThan(0);
+    const beijing = (d: Date) => new Date(d.getTime() + 8 * 3_600_000).toISOString().slice(0, 7);
+    const month = beijing(tasks[0]?.due_at as Date);
+    for (let i = 0; i < 12 && (await page.textContent('.card-head h2'))?.includes(`${Number(month.slice(0, 4))}年${Number(month.slice(5))}月`) !== true; i++) {
+      await page.getByRole('button', { name: '›' }).click();
+    }
+    const due = tasks.filter((x) => beijing(x.due_at) === month).length;
+    await expect.poll(() => page.locator('[data-testid=calendar] .cal-cell .task').count()).toBe(due);
+    await shot(page, 'inspection-calendar');
+    await logout(c);
+  }, 120_000);
 });
 
 describe('the authority view', () => {
