@@ -1,5 +1,5 @@
 import { existsSync, statSync } from 'node:fs';
-import { dirname, extname, resolve, sep } from 'node:path';
+import { dirname, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import fastifyStatic from '@fastify/static';
@@ -7,10 +7,34 @@ import fastifyStatic from '@fastify/static';
 /** The built console (`npm run build:web`, or `npm start`'s prestart). */
 export const WEB_DIST = resolve(dirname(fileURLToPath(import.meta.url)), '../../web/dist');
 
-// Paths the console must never answer for: an unknown API route stays a JSON 404.
-const RESERVED = new Set(['api', 'healthz', 'readyz', 'metrics', 'admin', 'docs']);
+/**
+ * The console's client-side paths (web/src/routes.ts; the e2e test keeps the two lists equal).
+ * Only these answer index.html: any other path, /api/… first of all, stays the API's JSON 404.
+ */
+export const CONSOLE_PATHS = [
+  '/',
+  '/login',
+  '/q/:token',
+  '/dashboard',
+  '/tickets',
+  '/tickets/new',
+  '/tickets/:id',
+  '/facilities',
+  '/facilities/labels',
+  '/duties',
+  '/inspections',
+  '/funds',
+  '/funds/new',
+  '/funds/:id',
+  '/funds/:id/notice',
+  '/my/tickets',
+  '/my/report',
+  '/my/ballots',
+  '/my/ledger',
+  '/authority',
+] as const;
 
-// The console loads only its own files; photos are shown from blob: URLs, QR labels are data: URLs.
+// The console loads only its own files; QR labels are data: URLs.
 const CONSOLE_CSP = [
   "default-src 'self'",
   "script-src 'self'",
@@ -24,37 +48,29 @@ const CONSOLE_CSP = [
 ].join('; ');
 
 /**
- * The web console at `/`: files of web/dist, and index.html for any other path (client-side
- * routes such as /tickets/123 or /q/<token>). Registered without fastify-plugin on purpose:
- * @fastify/static's reply decorator stays in this scope (the Swagger UI has its own).
+ * The web console at `/`: index.html for its client paths, its hashed bundles under /assets/.
+ * Registered without fastify-plugin on purpose: @fastify/static's reply decorator stays in this
+ * scope (the Swagger UI registers its own).
  */
 export default async function webPlugin(app: FastifyInstance, opts: { root?: string }) {
   const root = opts.root ?? WEB_DIST;
   await app.register(fastifyStatic, { root, serve: false, index: false });
 
-  const handler = async (path: string, reply: FastifyReply) => {
-    const first = path.split('/')[0] ?? '';
-    if (RESERVED.has(first)) return reply.callNotFound();
-    if (!existsSync(resolve(root, 'index.html'))) {
-      return reply
-        .status(503)
-        .type('text/plain; charset=utf-8')
-        .send('The web console is not built: run `npm run build:web` (npm start does it for you).');
-    }
-    reply.header('content-security-policy', CONSOLE_CSP);
-    if (path !== '' && extname(path) !== '') {
-      const file = resolve(root, path);
-      // A file of the build (never outside it); hashed assets never change, so cache them for good.
-      if (file.startsWith(root + sep) && existsSync(file) && statSync(file).isFile()) {
-        const immutable = path.startsWith('assets/');
-        return reply.sendFile(path, { maxAge: immutable ? 365 * 86_400_000 : 0, immutable, cacheControl: true });
-      }
-      // A missing asset is a 404, not the page (a stale tab asking for an old bundle).
-      if (path.startsWith('assets/')) return reply.callNotFound();
-    }
-    return reply.header('cache-control', 'no-cache').sendFile('index.html', { cacheControl: false });
-  };
+  const notBuilt = (reply: FastifyReply) =>
+    reply.status(503).type('text/plain; charset=utf-8').send('The web console is not built: run `npm run build:web` (npm start does it for you).');
 
-  app.get('/', { schema: { hide: true } }, (_req, reply) => handler('', reply));
-  app.get<{ Params: { '*': string } }>('/*', { schema: { hide: true } }, (req, reply) => handler(req.params['*'] ?? '', reply));
+  const page = async (_req: unknown, reply: FastifyReply) => {
+    if (!existsSync(resolve(root, 'index.html'))) return notBuilt(reply);
+    return reply.header('content-security-policy', CONSOLE_CSP).header('cache-control', 'no-cache').sendFile('index.html', { cacheControl: false });
+  };
+  for (const path of CONSOLE_PATHS) app.get(path, { schema: { hide: true } }, page);
+
+  // Hashed file names never change: cached for good. A missing one is a 404 (a stale tab asking
+  // for an old bundle), never the page.
+  app.get<{ Params: { '*': string } }>('/assets/*', { schema: { hide: true } }, async (req, reply) => {
+    const name = `assets/${req.params['*']}`;
+    const file = resolve(root, name);
+    if (!file.startsWith(resolve(root, 'assets') + sep) || !existsSync(file) || !statSync(file).isFile()) return reply.callNotFound();
+    return reply.sendFile(name, { maxAge: 365 * 86_400_000, immutable: true, cacheControl: true });
+  });
 }

@@ -5,6 +5,8 @@
  * `npm run screenshots` runs this file with UPKEEP_SCREENSHOTS=1 to refresh docs/screenshots/.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CONSOLE_PATHS } from '../../src/plugins/web.js';
+import { PATHS } from '../../web/src/routes.js';
 import { tokenFor } from '../helpers/factories.js';
 import { loginAs, logout, shot, startConsole, TINY_PNG, type Console } from './harness.js';
 
@@ -53,20 +55,26 @@ const api = (who: string) => async (method: string, url: string, payload?: unkno
 };
 
 describe('serving the console', () => {
-  it('serves index.html for client routes but never shadows the API', async () => {
-    for (const path of ['/', '/tickets/123', '/q/some-token', '/my/ballots']) {
+  it('serves index.html for the client paths but never shadows the API, and nothing for unknown paths', async () => {
+    // The server's list of client paths is the SPA's.
+    expect([...CONSOLE_PATHS].sort()).toEqual([...new Set(Object.values(PATHS))].sort());
+    for (const path of ['/', '/tickets/123', '/q/some-token', '/my/ballots', '/funds/abc/notice']) {
       const res = await fetch(`${c.base}${path}`);
       expect(res.status, path).toBe(200);
       expect(res.headers.get('content-type')).toMatch(/text\/html/);
       expect(await res.text()).toContain('<div id="app">');
     }
-    for (const path of ['/api/v1/nope', '/api/v1/tickets/abc/nope', '/healthz/x', '/admin/nope', '/metrics/x']) {
+    for (const path of ['/api/v1/nope', '/api/v1/tickets/abc/nope', '/healthz/x', '/admin/nope', '/no/such/page', '/assets/missing-123.js', '/assets/../package.json']) {
       const res = await fetch(`${c.base}${path}`);
       expect(res.status, path).toBe(404);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe('NOT_FOUND');
     }
     expect((await fetch(`${c.base}/healthz`)).status).toBe(200);
-    expect((await fetch(`${c.base}/assets/missing-123.js`)).status).toBe(404);
+    const html = await (await fetch(`${c.base}/`)).text();
+    const bundle = /src="(\/assets\/[^"]+\.js)"/.exec(html)?.[1] as string;
+    const js = await fetch(`${c.base}${bundle}`);
+    expect(js.status).toBe(200);
+    expect(js.headers.get('cache-control')).toContain('immutable');
   });
 });
 
@@ -83,6 +91,13 @@ describe('flow 1: a fault from the public QR form to closed', () => {
     await page.fill('input[name=reporterName]', '陈女士');
     await page.fill('input[name=reporterPhone]', '13912345678');
     await shot(page, 'qr-form-phone');
+    // The network fails once: the page says so in words, and nothing typed is lost.
+    await page.route('**/reports', (route) => route.abort());
+    await page.click('button[type=submit]');
+    await expect.poll(() => page.textContent('.error')).toContain('无法连接服务器');
+    expect(await page.inputValue('textarea[name=description]')).toBe('电梯门关不上，反复开合');
+    expect(await page.inputValue('input[name=reporterPhone]')).toBe('13912345678');
+    await page.unroute('**/reports');
     await page.click('button[type=submit]');
     const done = await page.waitForSelector('[data-testid=qr-done]');
     const ref = Number(/#(\d+)/.exec((await done.textContent()) ?? '')?.[1]);
@@ -329,6 +344,35 @@ describe("the manager's other pages", () => {
     await shot(page, 'inspection-calendar');
     await logout(c);
   }, 120_000);
+});
+
+describe('sessions and errors', () => {
+  it('says what went wrong at login in both languages', async () => {
+    const { page } = c;
+    await page.goto(`${c.base}/login`);
+    await page.fill('input[name=email]', 'owner@demo.upkeep.cn');
+    await page.fill('input[name=password]', 'not-the-password');
+    await page.click('button[type=submit]');
+    await expect.poll(() => page.textContent('.error')).toContain('邮箱或密码不正确');
+    await page.click('[data-testid=lang-switch]');
+    await expect.poll(() => page.textContent('.error')).toContain('The email or password is incorrect');
+    // What was typed stays.
+    expect(await page.inputValue('input[name=email]')).toBe('owner@demo.upkeep.cn');
+    await page.click('[data-testid=lang-switch]');
+  });
+
+  it('refreshes an expired access token once and carries on', async () => {
+    const { page } = c;
+    await loginAs(c, 'owner');
+    const before = JSON.parse((await page.evaluate('localStorage.getItem("upkeep.tokens")')) as string) as { accessToken: string; refreshToken: string };
+    await page.evaluate(`localStorage.setItem("upkeep.tokens", JSON.stringify({ accessToken: "expired", refreshToken: ${JSON.stringify(before.refreshToken)} }))`);
+    await page.goto(`${c.base}/my/ledger`);
+    await page.waitForSelector('[data-testid=ledger]');
+    const after = JSON.parse((await page.evaluate('localStorage.getItem("upkeep.tokens")')) as string) as { accessToken: string; refreshToken: string };
+    expect(after.accessToken).not.toBe('expired');
+    expect(after.refreshToken).not.toBe(before.refreshToken);
+    await logout(c);
+  });
 });
 
 describe('the authority view', () => {

@@ -13,6 +13,7 @@ import { DashboardPage, AuthorityPage } from './pages/dashboard.js';
 import { FacilitiesPage, QrLabelsPage, DutiesPage, InspectionCalendarPage } from './pages/facilities.js';
 import { FundListPage, FundNewPage, FundDetailPage, FundNoticePage } from './pages/funds.js';
 import { MyBallotsPage, MyLedgerPage } from './pages/owner.js';
+import { PATHS } from './routes.js';
 
 type Page = (props: { params: Record<string, string> }) => preact.JSX.Element | null;
 interface RouteDef {
@@ -24,23 +25,23 @@ interface RouteDef {
 
 const STAFF: Role[] = ['admin', 'staff', 'contractor'];
 const ROUTES: RouteDef[] = [
-  { path: '/dashboard', page: DashboardPage, nav: 'nav_dashboard', roles: ['admin', 'staff', 'committee'] },
-  { path: '/tickets', page: TicketListPage, nav: 'nav_tickets', roles: [...STAFF, 'committee', 'authority'] },
-  { path: '/tickets/new', page: ReportFaultPage },
-  { path: '/tickets/:id', page: TicketDetailPage },
-  { path: '/facilities', page: FacilitiesPage, nav: 'nav_facilities', roles: ['admin', 'staff', 'committee'] },
-  { path: '/facilities/labels', page: QrLabelsPage },
-  { path: '/duties', page: DutiesPage, nav: 'nav_duties', roles: ['admin', 'staff', 'committee', 'authority'] },
-  { path: '/inspections', page: InspectionCalendarPage, nav: 'nav_inspections', roles: ['admin', 'staff', 'contractor', 'committee'] },
-  { path: '/funds', page: FundListPage, nav: 'nav_funds', roles: ['admin', 'staff', 'committee', 'authority'] },
-  { path: '/funds/new', page: FundNewPage },
-  { path: '/funds/:id', page: FundDetailPage },
-  { path: '/funds/:id/notice', page: FundNoticePage },
-  { path: '/my/tickets', page: (p) => <TicketListPage {...p} mine />, nav: 'nav_myTickets', roles: ['owner'] },
-  { path: '/my/report', page: ReportFaultPage, nav: 'nav_report', roles: ['owner'] },
-  { path: '/my/ballots', page: MyBallotsPage, nav: 'nav_ballots', roles: ['owner'] },
-  { path: '/my/ledger', page: MyLedgerPage, nav: 'nav_ledger', roles: ['owner'] },
-  { path: '/authority', page: AuthorityPage, nav: 'nav_authority', roles: ['authority', 'admin'] },
+  { path: PATHS.dashboard, page: DashboardPage, nav: 'nav_dashboard', roles: ['admin', 'staff', 'committee'] },
+  { path: PATHS.tickets, page: TicketListPage, nav: 'nav_tickets', roles: [...STAFF, 'committee', 'authority'] },
+  { path: PATHS.ticketNew, page: ReportFaultPage },
+  { path: PATHS.ticket, page: TicketDetailPage },
+  { path: PATHS.facilities, page: FacilitiesPage, nav: 'nav_facilities', roles: ['admin', 'staff', 'committee'] },
+  { path: PATHS.qrLabels, page: QrLabelsPage },
+  { path: PATHS.duties, page: DutiesPage, nav: 'nav_duties', roles: ['admin', 'staff', 'committee', 'authority'] },
+  { path: PATHS.inspections, page: InspectionCalendarPage, nav: 'nav_inspections', roles: ['admin', 'staff', 'contractor', 'committee'] },
+  { path: PATHS.funds, page: FundListPage, nav: 'nav_funds', roles: ['admin', 'staff', 'committee', 'authority'] },
+  { path: PATHS.fundNew, page: FundNewPage },
+  { path: PATHS.fund, page: FundDetailPage },
+  { path: PATHS.fundNotice, page: FundNoticePage },
+  { path: PATHS.myTickets, page: (p) => <TicketListPage {...p} mine />, nav: 'nav_myTickets', roles: ['owner'] },
+  { path: PATHS.myReport, page: ReportFaultPage, nav: 'nav_report', roles: ['owner'] },
+  { path: PATHS.myBallots, page: MyBallotsPage, nav: 'nav_ballots', roles: ['owner'] },
+  { path: PATHS.myLedger, page: MyLedgerPage, nav: 'nav_ledger', roles: ['owner'] },
+  { path: PATHS.authority, page: AuthorityPage, nav: 'nav_authority', roles: ['authority', 'admin'] },
 ];
 
 function homeFor(roles: Role[]): string {
@@ -57,6 +58,20 @@ function LangSwitch() {
     <button type="button" class="lang" data-testid="lang-switch" onClick={() => setLang(lang === 'en' ? 'zh-CN' : 'en')}>
       {t('switchLang')}
     </button>
+  );
+}
+
+function Redirect({ to }: { to: string }) {
+  useEffect(() => navigate(to, true), [to]);
+  return <Loading />;
+}
+
+function NotFound() {
+  return (
+    <div class="card">
+      <h1>{t('notFoundPage')}</h1>
+      <Link href="/">{t('home')}</Link>
+    </div>
   );
 }
 
@@ -110,7 +125,7 @@ function Shell({ ctx, path }: { ctx: Ctx; path: string }) {
           </Link>
         ))}
       </nav>
-      <main class="main">{found ? <found.route.page params={found.params} /> : <ErrorBox error={new Error('404')} />}</main>
+      <main class="main">{found ? <found.route.page params={found.params} /> : <NotFound />}</main>
     </div>
   );
 }
@@ -174,10 +189,7 @@ function App() {
   if (error) return <main class="main"><ErrorBox error={error} onRetry={() => setLoadTick((n) => n + 1)} /></main>;
   if (!session) return <Loading />;
   const roles = rolesOf(session.me);
-  if (path === '/') {
-    navigate(homeFor(roles), true);
-    return <Loading />;
-  }
+  if (path === '/') return <Redirect to={homeFor(roles)} />;
   const ctx: Ctx = {
     me: session.me,
     roles,

@@ -107,6 +107,8 @@ const M = {
   reportFault: ['报修', 'Report a fault'],
   reported: ['已提交，工单号 #{ref}', 'Submitted: ticket #{ref}'],
   rate: ['评价', 'Rate'],
+  rateThanks: ['感谢评价：{n} 星', 'Thank you: {n} stars'],
+  notFoundPage: ['页面不存在', 'This page does not exist'],
   // statuses
   st_new: ['新建', 'New'],
   st_acknowledged: ['已受理', 'Acknowledged'],

@@ -361,6 +361,21 @@ export function TicketDetailPage({ params }: { params: Record<string, string> })
         </div>
       </Card>
 
+      {tkt.status === 'closed' && tkt.reporter?.userId === me.id && (
+        <Card title={t('rate')}>
+          {tkt.rating ? (
+            <p data-testid="rating">{t('rateThanks', { n: tkt.rating })}</p>
+          ) : (
+            <div class="moves">
+              {[1, 2, 3, 4, 5].map((n) => (
+                <button key={n} type="button" aria-label={`${n}`} disabled={busy} onClick={() => act(() => post(`/tickets/${id}/rating`, { score: n }))}>
+                  {'★'.repeat(n)}
+                </button>
+              ))}
+            </div>
+          )}
+        </Card>
+      )}
       {tkt.allowedTransitions.length > 0 && (
         <Card title={t('moves')}>
           <div class="moves">
