@@ -312,6 +312,26 @@ describe('flow 3: the committee settles a request and an owner sees the ledger d
   }, 180_000);
 });
 
+describe('an owner reports a fault while logged in', () => {
+  it('files it from the form and finds it under my tickets', async () => {
+    const { page } = c;
+    await loginAs(c, 'owner');
+    await nav('我要报修');
+    await page.fill('input[name=title]', '2单元楼道灯不亮');
+    await page.selectOption('select[name=category]', 'lighting');
+    await page.fill('textarea[name=description]', '晚上楼道一片黑');
+    await submitTo(/\/tickets\/[0-9a-f-]{36}$/);
+    await expect.poll(() => page.textContent('[data-testid=ticket-status]')).toBe('新建');
+    const row = await c.t.db.selectFrom('tickets').selectAll().where('title', '=', '2单元楼道灯不亮').executeTakeFirstOrThrow();
+    expect(row).toMatchObject({ category: 'lighting', reporter_user_id: userIds.owner, status: 'new' });
+    await nav('我的报修');
+    await expect.poll(() => page.textContent('[data-testid=ticket-list]')).toContain('2单元楼道灯不亮');
+    // The owner's list holds only what they reported: not the manager's QR ticket of flow 1.
+    expect(await page.textContent('[data-testid=ticket-list]')).not.toContain('1栋1号电梯');
+    await logout(c);
+  }, 120_000);
+});
+
 describe("the manager's other pages", () => {
   it('lists facilities and prints their QR labels, shows the duties and the inspection calendar', async () => {
     const { page } = c;

@@ -86,6 +86,8 @@ function Shell({ ctx, path }: { ctx: Ctx; path: string }) {
     }
   }
   const needsCommunity = ctx.communities.length > 1;
+  // The deepest nav entry containing this page (a ticket's page belongs to 工单).
+  const active = nav.filter((r) => path === r.path || path.startsWith(`${r.path}/`)).sort((a, b) => b.path.length - a.path.length)[0];
   return (
     <div class="shell">
       <header class="top">
@@ -120,7 +122,7 @@ function Shell({ ctx, path }: { ctx: Ctx; path: string }) {
       </header>
       <nav class="nav">
         {nav.map((r) => (
-          <Link key={r.path} href={r.path} class={path === r.path || (path.startsWith(r.path + '/') && !nav.some((o) => o.path !== r.path && path.startsWith(o.path))) ? 'active' : ''}>
+          <Link key={r.path} href={r.path} class={r === active ? 'active' : ''}>
             {t(r.nav as MsgKey)}
           </Link>
         ))}

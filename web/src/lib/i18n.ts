@@ -375,8 +375,12 @@ const FIELD: Record<string, [string, string]> = {
   reason: ['原因', 'reason'],
 };
 
+/** A problem found before anything is sent (a missing reason…): its message is for the person. */
+export class UserError extends Error {}
+
 /** What to tell a person about a failure: never a stack or a bare code. */
 export function errorText(err: unknown): { text: string; detail?: string } {
+  if (err instanceof UserError) return { text: err.message };
   if (!(err instanceof ApiError)) return { text: t('err_unknown', { status: '—' }), detail: err instanceof Error ? err.message : String(err) };
   const key = `err_${err.code}` as MsgKey;
   let text = key in M ? t(key) : err.status === 409 ? t('err_CONFLICT') : err.status === 403 ? t('err_FORBIDDEN') : err.status === 404 ? t('err_NOT_FOUND') : t('err_unknown', { status: err.status });

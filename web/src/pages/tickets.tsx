@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { download, get, patch, post, request } from '../lib/api.js';
-import { CATEGORIES, cat, t, tk, type MsgKey } from '../lib/i18n.js';
+import { CATEGORIES, UserError, cat, t, tk, type MsgKey } from '../lib/i18n.js';
 import { dateTime, duration } from '../lib/format.js';
 import { navigate, setQuery, useLocation } from '../lib/router.js';
 import { Badge, Card, ErrorBox, Link, Loading, useAsync, useDraft, usePages, useSession } from '../ui.js';
@@ -286,7 +286,7 @@ export function TicketDetailPage({ params }: { params: Record<string, string> })
   const move = (to: string) =>
     act(async () => {
       const needsReason = to === 'cancelled' || to === 'reopened';
-      if (needsReason && !reason.trim()) throw new Error(t('reasonRequired'));
+      if (needsReason && !reason.trim()) throw new UserError(t('reasonRequired'));
       await post(`/tickets/${id}/transitions`, { to, reason: to === 'on_hold' ? holdReason : needsReason ? reason.trim() : undefined });
       setReason('');
     });
