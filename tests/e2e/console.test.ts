@@ -209,6 +209,8 @@ describe('flow 2: an owner votes and sees the tally move', () => {
     await shot(page, 'fund-tally');
     await logout(c);
 
+    // Owners vote on their phones.
+    await page.setViewportSize({ width: 390, height: 844 });
     await loginAs(c, 'owner');
     await page.waitForURL(/\/my\/ballots$/);
     const ballot = page.locator('[data-testid=ballot]');
@@ -240,6 +242,7 @@ describe('flow 2: an owner votes and sees the tally move', () => {
     const after = await c.t.db.selectFrom('fund_ballots').select('choice').where('request_id', '=', r.id).where('channel', '=', 'online').execute();
     expect(after.map((b) => b.choice)).toEqual(['abstain']);
     await logout(c);
+    await page.setViewportSize({ width: 1280, height: 860 });
   }, 180_000);
 });
 

@@ -70,7 +70,7 @@ export async function loginAs(c: Console, who: string): Promise<void> {
   await page.fill('input[name=email]', `${who}@demo.upkeep.cn`);
   await page.fill('input[name=password]', DEMO_PASSWORD);
   await page.click('button[type=submit]');
-  await page.waitForSelector('[data-testid=who]');
+  await page.waitForSelector('[data-testid=who]', { state: 'attached' });
 }
 
 export async function logout(c: Console): Promise<void> {

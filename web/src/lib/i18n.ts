@@ -221,6 +221,7 @@ const M = {
   abstain: ['弃权', 'Abstain'],
   notVoted: ['未表决', 'Not voted'],
   outcome: ['结果', 'Outcome'],
+  outcomeSoFar: ['按目前票数', 'If the vote closed now'],
   out_passed: ['通过', 'Passed'],
   out_rejected: ['未通过', 'Rejected'],
   out_no_quorum: ['参与不足', 'No quorum'],

@@ -165,10 +165,10 @@ export function AuthorityPage() {
                 <thead>
                   <tr>
                     <th>{t('community')}</th>
-                    <th>{t('openTickets')}</th>
-                    <th>{t('overdueTickets')}</th>
-                    <th class="hide-sm">{t('resoCompliance')}</th>
-                    <th class="hide-sm">{t('inspectionsOnTime')}</th>
+                    <th class="num">{t('openTickets')}</th>
+                    <th class="num">{t('overdueTickets')}</th>
+                    <th class="num hide-sm">{t('resoCompliance')}</th>
+                    <th class="num hide-sm">{t('inspectionsOnTime')}</th>
                     <th>{t('dutyGap')}</th>
                   </tr>
                 </thead>

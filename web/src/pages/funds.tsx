@@ -84,7 +84,7 @@ export function FundStatus({ status }: { status: string }) {
 const rule = (c: Check) => `${c.inclusive ? '≥' : '>'} ${c.numerator}/${c.denominator}`;
 
 /** The tally as two bars (area, headcount) with the legal thresholds drawn as lines. */
-export function TallyView({ tally }: { tally: Tally }) {
+export function TallyView({ tally, live = false }: { tally: Tally; live?: boolean }) {
   const colors = { agree: '#16a34a', disagree: '#dc2626', abstain: '#9ca3af', none: '#f3f4f6' };
   const bar = (kind: 'area' | 'headcount') => {
     const a = kind === 'area';
@@ -129,7 +129,7 @@ export function TallyView({ tally }: { tally: Tally }) {
         <span style={{ color: '#1d4ed8' }}>┃ {t('thresholdQuorum')}</span> <span style={{ color: '#b45309' }}>┃ {t('thresholdApproval', { rule: rule(tally.approval.area) })}</span>
       </div>
       <p>
-        {t('outcome')}: <strong data-testid="tally-outcome">{tk('out_', tally.outcome)}</strong>
+        {live ? t('outcomeSoFar') : t('outcome')}: <strong data-testid="tally-outcome">{tk('out_', tally.outcome)}</strong>
       </p>
       <details>
         <summary>{t('reasoning')}</summary>
@@ -560,7 +560,7 @@ export function FundDetailPage({ params }: { params: Record<string, string> }) {
       </div>
       {r.tally && (
         <Card title={r.status === 'voting' ? t('tally') : t('finalTally')}>
-          <TallyView tally={r.tally} />
+          <TallyView tally={r.tally} live={r.status === 'voting'} />
         </Card>
       )}
       <Card title={t('moves')}>

@@ -94,7 +94,7 @@ function BallotCard({ request, myUnits }: { request: FundRequest; myUnits: Unit[
           ))}
         </div>
         <ErrorBox error={error} />
-        {d.tally && <TallyView tally={d.tally} />}
+        {d.tally && <TallyView tally={d.tally} live={d.status === 'voting'} />}
       </div>
     </Card>
   );
