@@ -4,6 +4,7 @@
  * asserts on what the page shows and on the database rows the clicks produced.
  * `npm run screenshots` runs this file with UPKEEP_SCREENSHOTS=1 to refresh docs/screenshots/.
  */
+import QRCode from 'qrcode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONSOLE_PATHS } from '../../src/plugins/web.js';
 import { PATHS } from '../../web/src/routes.js';
@@ -346,7 +347,12 @@ describe("the manager's other pages", () => {
     await expect.poll(() => page.textContent('[data-testid=facility-list]')).toContain('南门高清摄像机');
     await page.getByRole('link', { name: '打印二维码标签' }).click();
     await expect.poll(() => page.locator('[data-testid=qr-labels] img').count()).toBe(facilities.length);
-    expect(await page.locator('[data-testid=qr-labels] img').first().getAttribute('src')).toMatch(/^data:image\/svg\+xml/);
+    // Each label encodes the facility's public report URL (the same QR code, drawn the same way).
+    const elevator = await c.t.db.selectFrom('facilities').select('qr_token').where('name', '=', '2栋1号电梯').executeTakeFirstOrThrow();
+    const src = (await page.locator('[data-testid=qr-labels] img[alt="2栋1号电梯"]').getAttribute('src')) as string;
+    expect(src).toMatch(/^data:image\/svg\+xml;utf8,/);
+    const expectedSvg = await QRCode.toString(`${c.base}/q/${encodeURIComponent(elevator.qr_token)}`, { type: 'svg', margin: 1, errorCorrectionLevel: 'M' });
+    expect(decodeURIComponent(src.slice('data:image/svg+xml;utf8,'.length))).toBe(expectedSvg);
     await shot(page, 'qr-labels');
     await nav('维保责任');
     await expect.poll(() => page.textContent('[data-testid=duties]')).toContain('安防维保工程有限公司');
