@@ -14,6 +14,7 @@ import { installValidators } from './plugins/validation.js';
 import queueDashboard from './plugins/queue-dashboard.js';
 import requestContextPlugin from './plugins/request-context.js';
 import metricsPlugin from './plugins/metrics.js';
+import webPlugin from './plugins/web.js';
 import { REQUEST_ID_HEADER, requestIdFrom } from './lib/request-context.js';
 import { ErrorResponse } from './lib/schemas.js';
 import healthRoutes from './modules/health/health.routes.js';
@@ -123,5 +124,7 @@ export async function buildApp(
     { prefix: API_PREFIX },
   );
   app.get('/docs', { schema: { hide: true } }, (_req, reply) => reply.redirect(`${API_PREFIX}/docs`));
+  // The web console (web/dist) at `/`, with index.html for its client routes; never shadows the API.
+  await app.register(webPlugin);
   return app;
 }

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_PREFIX } from '../src/app.js';
 import { createTestApp, type TestApp } from './helpers/app.js';
 import { within } from './helpers/http.js';
+import { CONSOLE_PATHS } from '../src/plugins/web.js';
 
 interface Check {
   ok: boolean;
@@ -45,9 +46,10 @@ async function createAppRecordingRoutes(): Promise<{ t: TestApp; routes: Registe
 /** /communities/:id/units → /communities/{id}/units, as the OpenAPI document writes it. */
 const toOpenApiPath = (url: string) => url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
 // The docs' own routes, the queue dashboard's (bull-board's UI and its internal API) and the
-// Prometheus scrape endpoint (/metrics, text format) are deliberately outside the OpenAPI document.
+// Prometheus scrape endpoint (/metrics, text format) are deliberately outside the OpenAPI document,
+// and so are the web console's pages and bundles (src/plugins/web.ts: index.html and files, no API).
 const isDocsRoute = (url: string) =>
-  url === '/docs' || url === `${API_PREFIX}/docs` || url.startsWith(`${API_PREFIX}/docs/`) || url === '/admin/queues' || url.startsWith('/admin/queues/') || url === '/metrics';
+  (CONSOLE_PATHS as readonly string[]).includes(url) || url === '/assets/*' || url === '/docs' || url === `${API_PREFIX}/docs` || url.startsWith(`${API_PREFIX}/docs/`) || url === '/admin/queues' || url.startsWith('/admin/queues/') || url === '/metrics';
 
 describe('health', () => {
   let t: TestApp;

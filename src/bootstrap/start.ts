@@ -52,7 +52,7 @@ export async function start(opts: { api: boolean; workers?: WorkersStarter }): P
   const lines: string[] = [''];
   if (app) {
     const base = config.publicUrl ?? url.replace('0.0.0.0', '127.0.0.1');
-    lines.push(`  Upkeep API   ${base}${API_PREFIX}`, `  API docs     ${base}${API_PREFIX}/docs`, `  Health       ${base}/readyz`);
+    lines.push(`  Web console  ${base}/`, `  Upkeep API   ${base}${API_PREFIX}`, `  API docs     ${base}${API_PREFIX}/docs`, `  Health       ${base}/readyz`);
   }
   if (workers) lines.push('  Workers      running (reminders, scheduled jobs)');
   if (!config.databaseUrl) lines.push(`  PostgreSQL   embedded, data in ${config.dataDir}/pg`);
