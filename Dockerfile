@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 #
-# Upkeep API / workers image. TypeScript runs through tsx (a runtime dependency), so there is
-# no build step. The same image serves both entry points:
+# Upkeep API / workers image. TypeScript runs through tsx (a runtime dependency), so the only
+# build step is the web console's (stage `web`), whose static files the API serves at `/`.
+# The same image serves both entry points:
 #   API:     npx tsx src/server.ts   (default CMD)
 #   workers: npx tsx workers/main.ts (see docker-compose.yml)
 
@@ -20,6 +21,19 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev && npm cache clean --force
 
+# ---- web: the console's static files (vite and preact are dev dependencies) --------------
+FROM ${NODE_IMAGE} AS web
+ARG NPM_VERSION=11.19.1
+ENV NPM_CONFIG_UPDATE_NOTIFIER=false \
+    NPM_CONFIG_FUND=false \
+    NPM_CONFIG_AUDIT=false
+RUN npm install --global "npm@${NPM_VERSION}" && npm cache clean --force
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci && npm cache clean --force
+COPY web ./web
+RUN node web/build.mjs --force
+
 # ---- runtime ---------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \
@@ -34,6 +48,7 @@ COPY package.json package-lock.json tsconfig.json ./
 COPY src ./src
 COPY workers ./workers
 COPY migrations ./migrations
+COPY --from=web /app/web/dist ./web/dist
 RUN mkdir -p /app/.data && chown node:node /app/.data
 USER node
 EXPOSE 3000
