@@ -18,36 +18,31 @@ export interface NewNotification {
   bodyHtml: string | null;
 }
 
-/** Inserts what is new; an existing dedupe key wins (at most one notification per key). */
+/**
+ * Inserts what is new; an existing dedupe key wins (at most one notification per key). One
+ * statement whatever the number of rows (arrays, not a VALUES list): its text never changes, so
+ * it stays one prepared statement, and a batch of timers writes all its notifications at once.
+ */
 export async function insertNotifications(db: DbOrTrx, rows: NewNotification[]): Promise<Array<{ id: string; channel: NotificationChannel }>> {
   if (rows.length === 0) return [];
   // The request (or job) causing them, for the logs of the jobs that send them.
   const requestId = currentRequestId() ?? null;
-  return db
-    .insertInto('notifications')
-    .values(
-      rows.map((r) => ({
-        request_id: requestId,
-        dedupe_key: r.dedupeKey,
-        community_id: r.communityId,
-        recipient_user_id: r.recipientUserId,
-        recipient_email: r.recipientEmail,
-        channel: r.channel,
-        template: r.template,
-        locale: r.locale,
-        payload: JSON.stringify(r.payload ?? {}),
-        subject: r.subject,
-        body_text: r.bodyText,
-        body_html: r.bodyHtml,
-        // In-app messages are delivered by being stored.
-        status: r.channel === 'in_app' ? ('sent' as const) : ('pending' as const),
-        sent_at: r.channel === 'in_app' ? new Date() : null,
-        delivered_via: r.channel === 'in_app' ? 'in_app' : null,
-      })),
-    )
-    .onConflict((oc) => oc.column('dedupe_key').doNothing())
-    .returning(['id', 'channel'])
-    .execute();
+  const col = <T>(f: (r: NewNotification) => T) => rows.map(f);
+  const { rows: inserted } = await sql<{ id: string; channel: NotificationChannel }>`
+    INSERT INTO notifications (request_id, dedupe_key, community_id, recipient_user_id, recipient_email, channel, template, locale, payload,
+                               subject, body_text, body_html, status, sent_at, delivered_via)
+    SELECT ${requestId}::text, k, c, u, e, ch, t, l, p::jsonb, s, bt, bh,
+           -- In-app messages are delivered by being stored.
+           CASE WHEN ch = 'in_app' THEN 'sent' ELSE 'pending' END,
+           CASE WHEN ch = 'in_app' THEN now() END,
+           CASE WHEN ch = 'in_app' THEN 'in_app' END
+    FROM unnest(${col((r) => r.dedupeKey)}::text[], ${col((r) => r.communityId)}::uuid[], ${col((r) => r.recipientUserId)}::uuid[],
+                ${col((r) => r.recipientEmail)}::text[], ${col((r) => r.channel)}::text[], ${col((r) => r.template)}::text[],
+                ${col((r) => r.locale)}::text[], ${col((r) => JSON.stringify(r.payload ?? {}))}::text[], ${col((r) => r.subject)}::text[],
+                ${col((r) => r.bodyText)}::text[], ${col((r) => r.bodyHtml)}::text[]) AS v(k, c, u, e, ch, t, l, p, s, bt, bh)
+    ON CONFLICT (dedupe_key) DO NOTHING
+    RETURNING id, channel`.execute(db);
+  return inserted;
 }
 
 /**

@@ -26,6 +26,15 @@ export interface NotifyInput<K extends TemplateName> {
  * after commit (the relay is woken by NOTIFY); a rolled-back change sends nothing.
  */
 export async function notify<K extends TemplateName>(trx: DbOrTrx, input: NotifyInput<K>) {
+  return repo.insertNotifications(trx, notificationRows(input));
+}
+
+/** notify for many events at once (a batch of timers): one INSERT for all their notifications. */
+export async function notifyMany(trx: DbOrTrx, inputs: Array<NotifyInput<TemplateName>>) {
+  return repo.insertNotifications(trx, inputs.flatMap((i) => notificationRows(i)));
+}
+
+function notificationRows<K extends TemplateName>(input: NotifyInput<K>): repo.NewNotification[] {
   const rows: repo.NewNotification[] = [];
   for (const r of uniqueRecipients(input.recipients)) {
     const rendered = render(input.template, input.payload, { locale: r.locale, timeZone: input.timeZone, recipientName: r.name });
@@ -43,7 +52,7 @@ export async function notify<K extends TemplateName>(trx: DbOrTrx, input: Notify
     if (r.userId) rows.push({ ...base, dedupeKey: `${input.dedupeKey}|${who}|in_app`, channel: 'in_app', bodyHtml: null });
     if (r.email && input.emailToo !== false) rows.push({ ...base, dedupeKey: `${input.dedupeKey}|${who}|email`, channel: 'email', bodyHtml: rendered.html });
   }
-  return repo.insertNotifications(trx, rows);
+  return rows;
 }
 
 export type SendOutcome = 'sent' | 'skipped' | 'retry' | 'dead';
