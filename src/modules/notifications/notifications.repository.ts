@@ -102,6 +102,38 @@ export async function claimForSending(db: DbOrTrx, id: string, leaseSeconds: num
     .executeTakeFirst();
 }
 
+/**
+ * claimForSending for a job's own email and, only if that one was claimable, up to `limit` more
+ * that are pending and already handed to the queue (their own jobs will find them taken), in
+ * one statement; rows another sender holds are skipped. The own row comes first when claimed.
+ */
+export async function claimBatchForSending(db: DbOrTrx, id: string, limit: number, leaseSeconds: number) {
+  const { rows } = await sql<{ id: string; recipient_email: string | null; subject: string; body_text: string; body_html: string | null; dedupe_key: string; attempts: number }>`
+    WITH own AS (
+      SELECT id FROM notifications
+      WHERE id = ${id} AND channel = 'email' AND (status IN ('pending','failed') OR (status = 'sending' AND lease_until < now()))
+      FOR UPDATE
+    ), more AS (
+      SELECT id FROM notifications
+      WHERE channel = 'email' AND status = 'pending' AND enqueued_at IS NOT NULL AND id <> ${id} AND EXISTS (SELECT 1 FROM own)
+      ORDER BY created_at LIMIT ${limit}
+      FOR UPDATE SKIP LOCKED
+    )
+    UPDATE notifications n
+    SET status = 'sending', attempts = attempts + 1, lease_until = now() + make_interval(secs => ${leaseSeconds}), updated_at = now()
+    WHERE n.id IN (SELECT id FROM own UNION ALL SELECT id FROM more)
+    RETURNING n.id, n.recipient_email, n.subject, n.body_text, n.body_html, n.dedupe_key, n.attempts`.execute(db);
+  return rows.sort((a, b) => (a.id === id ? -1 : b.id === id ? 1 : 0));
+}
+
+/** markSent for many rows sent the same way, in one statement. */
+export async function markSentMany(db: DbOrTrx, ids: string[], deliveredVia: string) {
+  if (ids.length === 0) return;
+  await sql`
+    UPDATE notifications SET status = 'sent', sent_at = now(), delivered_via = ${deliveredVia}, lease_until = NULL, last_error = NULL, updated_at = now()
+    WHERE id = ANY(${ids}::uuid[]) AND status = 'sending'`.execute(db);
+}
+
 export function findNotification(db: DbOrTrx, id: string) {
   return db.selectFrom('notifications').selectAll().where('id', '=', id).executeTakeFirst();
 }

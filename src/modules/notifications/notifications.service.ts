@@ -61,31 +61,78 @@ export class SendFailed extends Error {
   override name = 'SendFailed';
 }
 
+type SendDeps = { db: DbOrTrx; channel: EmailChannel; config: Pick<Config, 'emailMaxAttempts' | 'emailLeaseSeconds'> };
+
 /**
  * Sends one email at most once per dedupe key: the row is claimed first (one sender wins a
  * race), then sent, then marked. A sender that dies mid-send leaves a lease that lapses; the
  * retry sends again with the same Message-ID. SMTP failures count attempts and end as 'dead'.
  * Throws SendFailed when BullMQ should retry with backoff.
  */
-export async function sendEmail(
-  deps: { db: DbOrTrx; channel: EmailChannel; config: Pick<Config, 'emailMaxAttempts' | 'emailLeaseSeconds'> },
+export async function sendEmail(deps: SendDeps, notificationId: string): Promise<SendOutcome> {
+  return sendEmails(deps, notificationId, 0);
+}
+
+/**
+ * sendEmail for a job's own email and, in the same claim, up to `more` other pending emails
+ * whose jobs have not run yet: all leased in one statement, sent concurrently over the pooled
+ * transport, and the sent ones marked in one statement. The same at-most-once rule holds for
+ * each (claimed before sent, marked after). `others` learns each other email's outcome
+ * ('retry' when it failed: its own job then retries it with backoff).
+ */
+export async function sendEmails(
+  deps: SendDeps,
   notificationId: string,
+  more: number,
+  others?: (outcomes: Map<string, Promise<SendOutcome>>) => void,
 ): Promise<SendOutcome> {
-  const row = await repo.claimForSending(deps.db, notificationId, deps.config.emailLeaseSeconds);
-  if (!row) {
+  const rows = await repo.claimBatchForSending(deps.db, notificationId, more, deps.config.emailLeaseSeconds);
+  const own = rows[0]?.id === notificationId ? rows[0] : undefined;
+  if (!own) {
     const current = await repo.findNotification(deps.db, notificationId);
     // Held by a live sender's lease: come back later. Otherwise sent, dead or gone: nothing to do.
     if (current?.status === 'sending') throw new SendFailed('another sender holds this email’s lease');
     return 'skipped';
   }
+  const outcomes = new Map<string, Promise<SendOutcome>>();
+  const results = rows.map((row) => {
+    const p = sendClaimed(deps, row);
+    // The outcome as its own job reports it: a SendFailed means 'retry'.
+    outcomes.set(row.id, p.then((r) => r.outcome, () => 'retry' as const));
+    return p;
+  });
+  // Marked sent together once every send is over: rows whose send succeeded but are not marked
+  // yet keep their lease, so no other sender takes them meanwhile.
+  const settled = await Promise.allSettled(results);
+  const sent = new Map<string, string[]>();
+  settled.forEach((r, i) => {
+    if (r.status === 'fulfilled' && r.value.outcome === 'sent') {
+      const via = r.value.deliveredVia as string;
+      sent.set(via, [...(sent.get(via) ?? []), (rows[i] as { id: string }).id]);
+    }
+  });
+  const marking = (async () => {
+    for (const [via, ids] of sent) await repo.markSentMany(deps.db, ids, via);
+  })();
+  others?.(new Map([...outcomes].filter(([id]) => id !== notificationId).map(([id, p]) => [id, marking.then(() => p, () => 'retry' as const)])));
+  await marking;
+  const mine = settled[0] as PromiseSettledResult<{ outcome: SendOutcome }>;
+  if (mine.status === 'rejected') throw mine.reason;
+  return mine.value.outcome;
+}
+
+/** Sends a claimed row; failures are recorded on the row. The caller marks 'sent' rows. */
+async function sendClaimed(
+  deps: SendDeps,
+  row: { id: string; recipient_email: string | null; subject: string; body_text: string; body_html: string | null; dedupe_key: string; attempts: number },
+): Promise<{ outcome: SendOutcome; deliveredVia?: string }> {
   if (!row.recipient_email) {
     await repo.markFailed(deps.db, row.id, 'dead', 'no email address');
-    return 'dead';
+    return { outcome: 'dead' };
   }
   try {
     const result = await deps.channel.send({ to: row.recipient_email, subject: row.subject, text: row.body_text, html: row.body_html, dedupeKey: row.dedupe_key });
-    await repo.markSent(deps.db, row.id, result.deliveredVia);
-    return 'sent';
+    return { outcome: 'sent', deliveredVia: result.deliveredVia };
   } catch (err) {
     const message = errorText(err);
     // An unreachable server (SMTP down) says nothing about this email: the attempt is not
@@ -98,7 +145,7 @@ export async function sendEmail(
     }
     const dead = row.attempts >= deps.config.emailMaxAttempts;
     await repo.markFailed(deps.db, row.id, dead ? 'dead' : 'failed', message);
-    if (dead) return 'dead';
+    if (dead) return { outcome: 'dead' };
     throw new SendFailed(`attempt ${row.attempts} of ${deps.config.emailMaxAttempts} failed: ${message}`);
   }
 }
