@@ -6,7 +6,7 @@ import type { Db } from '../../db/index.js';
 import { jobId, type JobPayloads } from '../../jobs/jobs.js';
 import type { EmailChannel } from './channels.js';
 import type { OutcomeMemo } from '../../jobs/memo.js';
-import { notify, SendFailed, sendEmails, type SendOutcome } from './notifications.service.js';
+import { LeaseHeld, notify, SendFailed, sendEmails, type SendOutcome } from './notifications.service.js';
 import { recipients } from './recipients.js';
 
 export interface NotificationJobContext {
@@ -34,22 +34,33 @@ export function emailBatchSize(ratePerSecond: number | undefined): number {
 
 /** `notification.send`: one email (and up to a batch of others), at most once per dedupe key (see sendEmails). */
 export async function handleSend(data: JobPayloads['notification.send'], ctx: NotificationJobContext): Promise<void> {
-  const known = ctx.emailMemo?.take(data.notificationId);
-  if (known) {
-    const outcome = await known;
-    // Sent (or dead, or already done) by another job's batch; one that failed retries with backoff.
-    if (outcome === 'retry') throw new SendFailed('sent in a batch that failed; retrying');
-    if (outcome === 'dead') ctx.logger.error({ notificationId: data.notificationId }, 'email is dead: attempts exhausted (see GET /api/v1/admin/notifications?status=dead)');
-    ctx.logger.debug({ notificationId: data.notificationId, outcome, by: 'batch' }, 'email');
-    return;
-  }
+  if (await sentByBatch(data, ctx)) return;
   const more = ctx.emailMemo ? emailBatchSize(ctx.config.emailRatePerSecond) - 1 : 0;
-  // A SendFailed thrown here makes BullMQ retry with exponential backoff; the row counts attempts.
-  const outcome = await sendEmails({ db: ctx.db, channel: ctx.channel, config: ctx.config }, data.notificationId, more, (others) => {
-    ctx.emailMemo?.remember(others.keys(), (id) => others.get(id) as Promise<SendOutcome>);
-  });
+  let outcome: SendOutcome;
+  try {
+    // A SendFailed thrown here makes BullMQ retry with exponential backoff; the row counts attempts.
+    outcome = await sendEmails({ db: ctx.db, channel: ctx.channel, config: ctx.config }, data.notificationId, more, (others) => {
+      ctx.emailMemo?.remember(others.keys(), (id) => others.get(id) as Promise<SendOutcome>);
+    });
+  } catch (err) {
+    // Leased by a batch of this process that claimed it while this job was claiming: its outcome.
+    if (err instanceof LeaseHeld && (await sentByBatch(data, ctx))) return;
+    throw err;
+  }
   if (outcome === 'dead') ctx.logger.error({ notificationId: data.notificationId }, 'email is dead: attempts exhausted (see GET /api/v1/admin/notifications?status=dead)');
   else ctx.logger.debug({ notificationId: data.notificationId, outcome }, 'email');
+}
+
+/** Whether another job's batch in this process sent (or settled) this email; throws if its send failed. */
+async function sentByBatch(data: JobPayloads['notification.send'], ctx: NotificationJobContext): Promise<boolean> {
+  const known = ctx.emailMemo?.take(data.notificationId);
+  if (!known) return false;
+  const outcome = await known;
+  // A failed send retries through this job, with backoff.
+  if (outcome === 'retry') throw new SendFailed('sent in a batch that failed; retrying');
+  if (outcome === 'dead') ctx.logger.error({ notificationId: data.notificationId }, 'email is dead: attempts exhausted (see GET /api/v1/admin/notifications?status=dead)');
+  ctx.logger.debug({ notificationId: data.notificationId, outcome, by: 'batch' }, 'email');
+  return true;
 }
 
 /** Digests go out from 08:00 local time; a worker that was down catches up until noon. */

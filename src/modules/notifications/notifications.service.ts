@@ -61,6 +61,11 @@ export class SendFailed extends Error {
   override name = 'SendFailed';
 }
 
+/** The email is being sent by another sender (perhaps a batch in this process). */
+export class LeaseHeld extends SendFailed {
+  override name = 'LeaseHeld';
+}
+
 type SendDeps = { db: DbOrTrx; channel: EmailChannel; config: Pick<Config, 'emailMaxAttempts' | 'emailLeaseSeconds'> };
 
 /**
@@ -91,34 +96,37 @@ export async function sendEmails(
   if (!own) {
     const current = await repo.findNotification(deps.db, notificationId);
     // Held by a live sender's lease: come back later. Otherwise sent, dead or gone: nothing to do.
-    if (current?.status === 'sending') throw new SendFailed('another sender holds this email’s lease');
+    if (current?.status === 'sending') throw new LeaseHeld('another sender holds this email’s lease');
     return 'skipped';
   }
-  const outcomes = new Map<string, Promise<SendOutcome>>();
-  const results = rows.map((row) => {
-    const p = sendClaimed(deps, row);
-    // The outcome as its own job reports it: a SendFailed means 'retry'.
-    outcomes.set(row.id, p.then((r) => r.outcome, () => 'retry' as const));
-    return p;
-  });
+  const sends = rows.map((row) => sendClaimed(deps, row));
   // Marked sent together once every send is over: rows whose send succeeded but are not marked
   // yet keep their lease, so no other sender takes them meanwhile.
-  const settled = await Promise.allSettled(results);
-  const sent = new Map<string, string[]>();
-  settled.forEach((r, i) => {
-    if (r.status === 'fulfilled' && r.value.outcome === 'sent') {
-      const via = r.value.deliveredVia as string;
-      sent.set(via, [...(sent.get(via) ?? []), (rows[i] as { id: string }).id]);
-    }
-  });
-  const marking = (async () => {
+  const marking = Promise.allSettled(sends).then(async (settled) => {
+    const sent = new Map<string, string[]>();
+    settled.forEach((r, i) => {
+      if (r.status === 'fulfilled' && r.value.outcome === 'sent') {
+        const via = r.value.deliveredVia as string;
+        sent.set(via, [...(sent.get(via) ?? []), (rows[i] as { id: string }).id]);
+      }
+    });
     for (const [via, ids] of sent) await repo.markSentMany(deps.db, ids, via);
-  })();
-  others?.(new Map([...outcomes].filter(([id]) => id !== notificationId).map(([id, p]) => [id, marking.then(() => p, () => 'retry' as const)])));
+  });
+  // Told at once (before the sends), so the other emails' jobs wait for these outcomes instead of
+  // finding their rows leased. A failed send (SendFailed) is 'retry' for its own job.
+  others?.(
+    new Map(
+      rows.slice(1).map((row, i) => [
+        row.id,
+        marking.then(
+          () => (sends[i + 1] as Promise<{ outcome: SendOutcome }>).then((r) => r.outcome, () => 'retry' as const),
+          () => 'retry' as const,
+        ),
+      ]),
+    ),
+  );
   await marking;
-  const mine = settled[0] as PromiseSettledResult<{ outcome: SendOutcome }>;
-  if (mine.status === 'rejected') throw mine.reason;
-  return mine.value.outcome;
+  return (await sends[0] as { outcome: SendOutcome }).outcome;
 }
 
 /** Sends a claimed row; failures are recorded on the row. The caller marks 'sent' rows. */
