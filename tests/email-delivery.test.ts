@@ -118,6 +118,27 @@ describe('email delivery', () => {
     expect(bodies.map((b) => Buffer.from(b.replace(/\r\n/g, ''), 'base64').toString())).toEqual(['你好\n第二行', '<p>你好</p>']);
   });
 
+  it('emails sent in batches (EMAIL_RATE_PER_SECOND 1,000: up to 20 per job): each arrives once, marked sent on its first attempt', async () => {
+    const capture = captureLogs('debug');
+    const tos = Array.from({ length: 45 }, (_, i) => address(`batch-${i}`));
+    const rows: Array<Awaited<ReturnType<typeof emailTo>>> = [];
+    for (const to of tos) rows.push(await emailTo(to));
+    await pool.start({ config: { emailRatePerSecond: 1_000 }, logger: capture.logger });
+    await waitFor('every message', () => tos.every((to) => smtp.messagesTo(to).length >= 1), 15_000);
+    const sent = await waitFor('every row to be sent', async () => {
+      const all = await Promise.all(rows.map((r) => row(r.id)));
+      return all.every((r) => r.status === 'sent') && all;
+    });
+    expect(sent.map((r) => r.attempts)).toEqual(rows.map(() => 1));
+    await sleep(1_000);
+    for (const to of tos) expect(smtp.messagesTo(to)).toHaveLength(1);
+    // Most emails went out in another job's batch; their own jobs only learnt the outcome.
+    const ids = new Set(rows.map((r) => r.id));
+    const byBatch = capture.entries.filter((e) => e.msg === 'email' && e.by === 'batch' && ids.has(e.notificationId as string));
+    expect(byBatch.length).toBeGreaterThan(rows.length / 2);
+    expect(byBatch.every((e) => e.outcome === 'sent')).toBe(true);
+  });
+
   it('two senders racing on one email send it once (direct calls, duplicate jobs, two worker sets)', async () => {
     // Direct: five concurrent sendEmail calls on the same row, no workers.
     const channel = new SmtpChannel(smtp.url, 'Upkeep <no-reply@upkeep.local>');
