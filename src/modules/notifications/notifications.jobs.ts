@@ -36,16 +36,24 @@ export function emailBatchSize(ratePerSecond: number | undefined): number {
 export async function handleSend(data: JobPayloads['notification.send'], ctx: NotificationJobContext): Promise<void> {
   if (await sentByBatch(data, ctx)) return;
   const more = ctx.emailMemo ? emailBatchSize(ctx.config.emailRatePerSecond) - 1 : 0;
+  const running = ctx.emailMemo?.running;
   let outcome: SendOutcome;
   try {
+    running?.add(data.notificationId);
     // A SendFailed thrown here makes BullMQ retry with exponential backoff; the row counts attempts.
-    outcome = await sendEmails({ db: ctx.db, channel: ctx.channel, config: ctx.config }, data.notificationId, more, (others) => {
-      ctx.emailMemo?.remember(others.keys(), (id) => others.get(id) as Promise<SendOutcome>);
-    });
+    outcome = await sendEmails(
+      { db: ctx.db, channel: ctx.channel, config: ctx.config },
+      data.notificationId,
+      more,
+      (others) => ctx.emailMemo?.remember(others.keys(), (id) => others.get(id) as Promise<SendOutcome>),
+      more > 0 && running ? [...running].filter((id) => id !== data.notificationId) : [],
+    );
   } catch (err) {
     // Leased by a batch of this process that claimed it while this job was claiming: its outcome.
     if (err instanceof LeaseHeld && (await sentByBatch(data, ctx))) return;
     throw err;
+  } finally {
+    running?.delete(data.notificationId);
   }
   if (outcome === 'dead') ctx.logger.error({ notificationId: data.notificationId }, 'email is dead: attempts exhausted (see GET /api/v1/admin/notifications?status=dead)');
   else ctx.logger.debug({ notificationId: data.notificationId, outcome }, 'email');

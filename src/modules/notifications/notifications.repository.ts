@@ -107,7 +107,7 @@ export async function claimForSending(db: DbOrTrx, id: string, leaseSeconds: num
  * that are pending and already handed to the queue (their own jobs will find them taken), in
  * one statement; rows another sender holds are skipped. The own row comes first when claimed.
  */
-export async function claimBatchForSending(db: DbOrTrx, id: string, limit: number, leaseSeconds: number) {
+export async function claimBatchForSending(db: DbOrTrx, id: string, limit: number, leaseSeconds: number, exclude: string[] = []) {
   const { rows } = await sql<{ id: string; recipient_email: string | null; subject: string; body_text: string; body_html: string | null; dedupe_key: string; attempts: number }>`
     WITH own AS (
       SELECT id FROM notifications
@@ -115,7 +115,8 @@ export async function claimBatchForSending(db: DbOrTrx, id: string, limit: numbe
       FOR UPDATE
     ), more AS (
       SELECT id FROM notifications
-      WHERE channel = 'email' AND status = 'pending' AND enqueued_at IS NOT NULL AND id <> ${id} AND EXISTS (SELECT 1 FROM own)
+      WHERE channel = 'email' AND status = 'pending' AND enqueued_at IS NOT NULL AND id <> ${id} AND id <> ALL(${exclude}::uuid[])
+        AND EXISTS (SELECT 1 FROM own)
       ORDER BY created_at LIMIT ${limit}
       FOR UPDATE SKIP LOCKED
     )

@@ -90,8 +90,10 @@ export async function sendEmails(
   notificationId: string,
   more: number,
   others?: (outcomes: Map<string, Promise<SendOutcome>>) => void,
+  /** Not to be taken into the batch (emails whose own jobs are running). */
+  exclude: string[] = [],
 ): Promise<SendOutcome> {
-  const rows = await repo.claimBatchForSending(deps.db, notificationId, more, deps.config.emailLeaseSeconds);
+  const rows = await repo.claimBatchForSending(deps.db, notificationId, more, deps.config.emailLeaseSeconds, exclude);
   const own = rows[0]?.id === notificationId ? rows[0] : undefined;
   if (!own) {
     const current = await repo.findNotification(deps.db, notificationId);
