@@ -102,6 +102,12 @@ export async function handleTimerFire(data: JobPayloads['timer.fire'], ctx: Time
     ctx.logger.debug({ timerId: data.timerId, outcome: 'fired-by-batch' }, 'timer');
     return;
   }
+  // Fired elsewhere (another process's batch), cancelled or gone: one cheap read, no transaction.
+  const current = await repo.timerState(ctx.db, data.timerId);
+  if (!current || current.state === 'fired' || current.state === 'cancelled') {
+    ctx.logger.debug({ timerId: data.timerId, outcome: current ? `already-${current.state}` : 'gone' }, 'timer');
+    return;
+  }
   const kinds = Object.keys(ctx.timerBatchHandlers ?? {});
   const batch = ctx.firingMemo && kinds.length > 0 ? Math.max(1, ctx.fireBatch ?? DEFAULT_FIRE_BATCH) : 1;
   const claimed: string[] = [];

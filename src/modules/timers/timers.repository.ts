@@ -128,6 +128,11 @@ export async function claimDueForFiring(
   return rows;
 }
 
+/** A timer's state, read without locking (a firing job's first look). */
+export function timerState(db: DbOrTrx, id: string) {
+  return db.selectFrom('timers').select('state').where('id', '=', id).executeTakeFirst();
+}
+
 /** Why a timer was not claimed for firing (for the log). */
 export async function whyNotFired(db: DbOrTrx, id: string): Promise<'gone' | 'already-fired' | 'cancelled' | 'not-yet-due'> {
   const row = await db.selectFrom('timers').select('state').where('id', '=', id).executeTakeFirst();
