@@ -840,8 +840,8 @@ export const timers: Benchmark = {
         `${capped / rawRate < RATIO_TARGET ? `${fmt((capped / rawRate) * 100, 1)}% of raw BullMQ here: that scenario cannot meet the ratio by construction, which is why the burst scenario measures capacity` : 'which is why the burst scenario measures capacity too'}.` +
         (unfinished.length ? ` Not drained within the wait: ${unfinished.map((p) => `${p.label} (${fmt(p.fired)} of ${fmt(p.timers)} fired, ${fmt(p.missingEmails)} emails missing)`).join('; ')}.` : ''),
       '',
-      `**SMTP alone**: ${fmt(smtp.n)} messages (the contract-ending reminder as rendered, half zh-CN, half en) sent through Upkeep's \`SmtpChannel\` (nodemailer, pooled, ${u.emailConcurrency} connections and sends at a time, as the email worker) into a fresh sink, after a warm-up, nothing else running: ` +
-        `${fmt(smtp.rate)} messages/s; CPU per message ${fmt(smtp.nodeMs / smtp.n, 3)} ms in this process (nodemailer composing and writing) and ${fmt(smtp.sinkMs / smtp.n, 3)} ms in the sink (smtp-server parsing), ${fmt(smtpPerMessage(smtp), 3)} ms in all.`,
+      `**SMTP alone**: ${fmt(smtp.n)} messages (the contract-ending reminder as rendered, half zh-CN, half en) sent through Upkeep's \`SmtpChannel\` (nodemailer, pooled, ${u.emailConcurrency} connections and sends at a time, as the email worker) into a fresh sink, after a warm-up, with nothing else of Upkeep's running: ` +
+        `${fmt(smtp.rate)} messages/s; CPU per message ${fmt(smtp.nodeMs / smtp.n, 3)} ms in this process (composing the message, nodemailer's SMTP conversation) and ${fmt(smtp.sinkMs / smtp.n, 3)} ms in the sink (smtp-server parsing), ${fmt(smtpPerMessage(smtp), 3)} ms in all.`,
       '',
       `**What limits it here.** ${limits(spread, burst, rawBefore, rawAfter, capped, smtp)}`,
       '',
