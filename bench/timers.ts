@@ -13,9 +13,12 @@ import { loadConfig, type Config } from '../src/config.js';
 import { createDb, type Db } from '../src/db/index.js';
 import { createRedis } from '../src/lib/redis.js';
 import { contractReminderJobId } from '../src/modules/duties/duties.timers.js';
-import { messageIdFor } from '../src/modules/notifications/channels.js';
+import { messageIdFor, SmtpChannel } from '../src/modules/notifications/channels.js';
+import { render } from '../src/modules/notifications/templates.js';
 import { scheduleTimers, type TimerSpec } from '../src/modules/timers/timers.service.js';
 import { startWorkers, type Workers } from '../workers/worker.js';
+import { DEFAULT_FIRE_BATCH } from '../src/modules/timers/timers.jobs.js';
+import { emailBatchSize } from '../src/modules/notifications/notifications.jobs.js';
 import { BENCH_DATABASE_URL, BENCH_REDIS_URL, fmt, mib, scratchApp, type Benchmark } from './scratch.js';
 import { closeChild, envInt, nextMessage } from './child.js';
 
@@ -51,6 +54,8 @@ const COMMUNITIES = envInt('BENCH_TIMER_COMMUNITIES', 1_000);
 const WINDOW_MS = envInt('BENCH_TIMERS_WINDOW_MS', 60_000);
 const BURST = envInt('BENCH_TIMERS_BURST', 20_000, 0);
 const RAW_JOBS = envInt('BENCH_RAW_JOBS', TIMERS);
+/** Messages sent through SmtpChannel alone, for what SMTP by itself costs. */
+const SMTP_ALONE = envInt('BENCH_SMTP_ALONE', 10_000);
 /** The workers' PostgreSQL pool (src/db createDb's default is 10). */
 const PG_POOL = envInt('BENCH_PG_POOL', 10);
 /** The first timer is due this long after the last scheduling transaction committed (about). */
@@ -319,6 +324,58 @@ let countStatements = false;
     }
     return original.apply(this, args);
   };
+}
+
+/* ------------------------------------------ SMTP alone ------------------------------------------ */
+
+interface SmtpAlone {
+  n: number;
+  ms: number;
+  rate: number;
+  nodeMs: number;
+  sinkMs: number;
+}
+
+/**
+ * What one email costs in SMTP alone, with no queue, database or template work: the rendered
+ * contract-ending reminder sent `n` times through Upkeep's SmtpChannel (nodemailer, pooled, as
+ * many connections and sends at a time as the email worker) into a fresh sink. The floor under
+ * any end-to-end rate that sends one message per notification on this machine.
+ */
+async function smtpAlone(n: number, concurrency: number): Promise<SmtpAlone> {
+  const sink = await startSink();
+  const channel = new SmtpChannel(sink.url, 'Upkeep <no-reply@upkeep.local>', { maxConnections: concurrency });
+  const email = (i: number) => {
+    const locale = i % 2 ? 'en' : 'zh-CN';
+    const r = render(
+      'duty.contract_ending',
+      { communityName: `提醒基准小区-${i % 1000}`, organizationName: `物业公司-${i % 1000}`, validTo: VALID_TO.toISOString(), daysBefore: 7, category: null },
+      { locale, timeZone: 'Asia/Shanghai', recipientName: `经理${i % 1000}` },
+    );
+    return { to: `manager-${i}@bench.upkeep.cn`, subject: r.subject, text: r.text, html: r.html, dedupeKey: `smtp-alone-${randomBytes(4).toString('hex')}-${i}` };
+  };
+  const sendAll = async (count: number) => {
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next < count) await channel.send(email(next++));
+      }),
+    );
+  };
+  try {
+    await sendAll(Math.min(500, n)); // warm-up: connections open, code hot
+    const s0 = await sink.stats();
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    await sendAll(n);
+    const ms = performance.now() - t0;
+    const c = process.cpuUsage(c0);
+    const s1 = await sink.stats();
+    return { n, ms, rate: n / (ms / 1000), nodeMs: (c.user + c.system) / 1000, sinkMs: (s1.cpuMicros - s0.cpuMicros) / 1000 };
+  } finally {
+    channel.close();
+    await sink.close();
+  }
 }
 
 /* ----------------------------------------- Upkeep e2e -------------------------------------- */
@@ -637,7 +694,7 @@ function phaseLog(p: PhaseResult, rawRate: number): string {
 }
 
 /** A paragraph from the figures: the CPU a notification costs against what the machine has. */
-function limits(spread: PhaseResult, burst: PhaseResult | undefined, rawBefore: RawResult, rawAfter: RawResult, needed: number): string {
+function limits(spread: PhaseResult, burst: PhaseResult | undefined, rawBefore: RawResult, rawAfter: RawResult, needed: number, smtp: SmtpAlone): string {
   const p = burst ?? spread;
   const c = p.cpu;
   const perNotification = (c.nodeMs + c.pgMs + c.redisMs + c.sinkMs) / done(p);
@@ -649,13 +706,19 @@ function limits(spread: PhaseResult, burst: PhaseResult | undefined, rawBefore: 
   return (
     `CPU. A reminder carried end to end cost ${fmt(perNotification, 2)} ms of CPU in the ${p.label} scenario (workers ${fmt(c.nodeMs / done(p), 2)}, PostgreSQL ${fmt(c.pgMs / done(p), 2)}, ` +
     `Redis ${fmt(c.redisMs / done(p), 2)}, sink ${fmt(c.sinkMs / done(p), 2)}), against ${fmt(perRawJob, 3)} ms for a raw no-op BullMQ job: it is two BullMQ jobs (timer.fire, notification.send), ` +
-    `${fmt(statements, 1)} SQL statements with three commits (the firing transaction; the email's claim and its mark, which at-most-once delivery needs on either side of the send), ` +
-    `the handler's reads, a message rendered in the recipient's language, and an SMTP conversation. At that cost the ${cpus} CPUs of this machine, were they all ours, would carry about ${fmt(ceiling)} reminders/s ` +
+    `${fmt(statements, 2)} SQL statements (the firing transaction, the email's claim before the send and its mark after it, each shared by a batch), ` +
+    `the handler's share of its batch's reads, a message rendered in the recipient's language, and an SMTP conversation. At that cost the ${cpus} CPUs of this machine, were they all ours, would carry about ${fmt(ceiling)} reminders/s ` +
     `(${fmt((ceiling / ((rawBefore.rate + rawAfter.rate) / 2)) * 100, 1)}% of raw BullMQ's rate); the even spread needs ${fmt(needed)}/s sustained to fire every timer within a second of its due time. ` +
     `From the first due time to the last email the machine was ${fmt((c.machineBusyMs / c.machineMs) * 100)}% busy, other processes taking ${fmt(othersShare * 100)}% of it: ` +
-    `${c.machineBusyMs / c.machineMs > 0.85 ? 'the pipeline was short of CPU rather than waiting on commits or round trips' : 'the CPUs were not saturated, so waiting (commits, round trips, concurrency) limited it too'}.`
+    `${c.machineBusyMs / c.machineMs > 0.85 ? 'the pipeline was short of CPU rather than waiting on commits or round trips' : 'the CPUs were not saturated, so waiting (commits, round trips, concurrency) limited it too'}. ` +
+    `SMTP alone (measured apart, above) cost ${fmt(smtpPerMessage(smtp), 3)} ms of CPU per message: with one message per notification, ${cpus} CPUs doing nothing else could send at most ${fmt(smtpCeiling(smtp))}/s, ` +
+    `${fmt((smtpCeiling(smtp) / rawRateOf(rawBefore, rawAfter)) * 100, 1)}% of raw BullMQ's rate${smtpCeiling(smtp) / rawRateOf(rawBefore, rawAfter) < RATIO_TARGET ? ': the 50% ratio is out of reach on this machine whatever the engine does, before any queue, database or template work' : ''}.`
   );
 }
+
+const smtpPerMessage = (x: SmtpAlone) => (x.nodeMs + x.sinkMs) / x.n;
+const smtpCeiling = (x: SmtpAlone) => (os.cpus().length * 1000) / smtpPerMessage(x);
+const rawRateOf = (a: RawResult, b: RawResult) => (a.rate + b.rate) / 2;
 
 export const timers: Benchmark = {
   id: 'timers',
@@ -690,6 +753,9 @@ export const timers: Benchmark = {
     const burst = b?.result;
     const rawAfter = await rawBullmq(RAW_JOBS, concurrency);
     rawLog('after', rawAfter);
+    // 4. SMTP alone: the floor under one message per notification.
+    const smtp = await smtpAlone(SMTP_ALONE, u.emailConcurrency);
+    log(`timers: SMTP alone: ${fmt(smtp.n)} messages in ${fmt(smtp.ms)} ms = ${fmt(smtp.rate)}/s; CPU ms per message: node ${fmt(smtp.nodeMs / smtp.n, 3)}, sink ${fmt(smtp.sinkMs / smtp.n, 3)}`);
     const loadAfter = os.loadavg();
     const rawRate = (rawBefore.rate + rawAfter.rate) / 2;
     for (const p of [spread, burst]) if (p) log(phaseLog(p, rawRate));
@@ -728,8 +794,10 @@ export const timers: Benchmark = {
         `Timers of kind \`duty.contract-ending\` (deterministic ids \`duty-ending-<duty>-<n>d-<end>\`, ${fmt(TIMERS / COMMUNITIES)} per duty) are scheduled through \`scheduleTimers\` in transactions of ${fmt(SCHEDULE_BATCH)} ` +
         `while the workers already run in this process (\`startWorkers\` as in production: relay woken by LISTEN upkeep_outbox, main worker, rate-limited email worker, nodemailer to \`SMTP_URL\`; ` +
         `a pool of ${PG_POOL} PostgreSQL connections${PG_POOL === 10 ? ", createDb's default, as src/bootstrap makes it" : ' (BENCH_PG_POOL)'}). ` +
-        `Each firing claims the timer (marks it fired, holding its row lock), runs the real handler (re-reads the duty, resolves the holder's managers and the committee, renders zh-CN or en, writes an in-app and an email notification) in one transaction; ` +
-        `the relay hands the email to the email queue; the email worker claims the row, sends over SMTP and marks it sent. The sink is an \`smtp-server\` on 127.0.0.1 in a child process that records each message's Message-ID and arrival time. ` +
+        `Each firing claims its own timer and up to ${fmt(DEFAULT_FIRE_BATCH - 1)} other due timers of the batchable kinds (marks them fired, holding their row locks; timers are never taken before their due time) and runs the real handler over the batch ` +
+        `(re-reads the duties, resolves the holders' managers and the committees, renders zh-CN or en, writes an in-app and an email notification each, in one INSERT) in one transaction; ` +
+        `the relay hands the emails to the email queue; an email job claims its row and up to ${fmt(emailBatchSize(EMAIL_RATE) - 1)} other pending ones (leased before sending), sends them over the pooled SMTP connections and marks the sent ones in one statement. ` +
+        `The job of a timer or email a batch already handled finishes without a statement (it learns the batch's outcome in memory; PostgreSQL stays the authority). Hot statements run as named prepared statements (src/db). The sink is an \`smtp-server\` on 127.0.0.1 in a child process that records each message's Message-ID and arrival time. ` +
         `An unreported warm-up of ${fmt(u.warm.timers)} timers goes through the whole pipeline first.`,
       '',
       'What is counted:',
@@ -772,7 +840,10 @@ export const timers: Benchmark = {
         `${capped / rawRate < RATIO_TARGET ? `${fmt((capped / rawRate) * 100, 1)}% of raw BullMQ here: that scenario cannot meet the ratio by construction, which is why the burst scenario measures capacity` : 'which is why the burst scenario measures capacity too'}.` +
         (unfinished.length ? ` Not drained within the wait: ${unfinished.map((p) => `${p.label} (${fmt(p.fired)} of ${fmt(p.timers)} fired, ${fmt(p.missingEmails)} emails missing)`).join('; ')}.` : ''),
       '',
-      `**What limits it here.** ${limits(spread, burst, rawBefore, rawAfter, capped)}`,
+      `**SMTP alone**: ${fmt(smtp.n)} messages (the contract-ending reminder as rendered, half zh-CN, half en) sent through Upkeep's \`SmtpChannel\` (nodemailer, pooled, ${u.emailConcurrency} connections and sends at a time, as the email worker) into a fresh sink, after a warm-up, with nothing else of Upkeep's running: ` +
+        `${fmt(smtp.rate)} messages/s; CPU per message ${fmt(smtp.nodeMs / smtp.n, 3)} ms in this process (composing the message, nodemailer's SMTP conversation) and ${fmt(smtp.sinkMs / smtp.n, 3)} ms in the sink (smtp-server parsing), ${fmt(smtpPerMessage(smtp), 3)} ms in all.`,
+      '',
+      `**What limits it here.** ${limits(spread, burst, rawBefore, rawAfter, capped, smtp)}`,
       '',
       `Machine load average (1 / 5 / 15 min) when this section started: ${loadBefore.map((x) => fmt(x, 2)).join(' / ')}; when it ended: ${loadAfter.map((x) => fmt(x, 2)).join(' / ')} ` +
         `(on ${os.cpus().length} logical CPUs; anything above the bench's own load means other processes competed for the CPU).`,

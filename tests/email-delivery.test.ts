@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Config } from '../src/config.js';
 import { enqueue } from '../src/jobs/queue.js';
-import { messageIdFor, SmtpChannel } from '../src/modules/notifications/channels.js';
+import { composeMessage, messageIdFor, SmtpChannel } from '../src/modules/notifications/channels.js';
 import { notify, SendFailed, sendEmail } from '../src/modules/notifications/notifications.service.js';
 import { notificationJobId } from '../src/modules/timers/relay.js';
 import { createTestApp, testConfig, type TestApp } from './helpers/app.js';
@@ -101,6 +101,42 @@ describe('email delivery', () => {
     expect(sent.sent_at).not.toBeNull();
     await sleep(1_000);
     expect(smtp.messagesTo(to)).toHaveLength(1);
+  });
+
+  it('messages are composed whole: long non-ASCII subjects fold into encoded words, bodies decode, header values cannot add headers', () => {
+    const subject = '物业服务合同将在 7 天后到期：提醒基准小区-12 的物业公司-12 duty contract ends in 7 days';
+    const m = composeMessage({ from: 'Upkeep 物业 <no-reply@upkeep.local>', to: 'a@b.cn\r\nBcc: evil@x.cn', subject, text: '你好\n第二行', html: '<p>你好</p>', messageId: '<id@upkeep.local>' });
+    const raw = m.raw.toString();
+    expect(m.envelope).toEqual({ from: 'no-reply@upkeep.local', to: ['a@b.cn Bcc: evil@x.cn'] });
+    expect(raw).not.toMatch(/^Bcc:/m);
+    const [head = '', ...rest] = raw.split('\r\n\r\n');
+    const subjectLines = /^Subject: ([^\r]*(?:\r\n [^\r]*)*)/m.exec(head)?.[1] ?? '';
+    for (const line of subjectLines.split('\r\n')) expect(line.length).toBeLessThanOrEqual(78);
+    const decoded = [...subjectLines.matchAll(/=\?UTF-8\?B\?([^?]*)\?=/g)].map((w) => Buffer.from(w[1] ?? '', 'base64').toString()).join('');
+    expect(decoded).toBe(subject);
+    const bodies = rest.map((part) => part.split('\r\n----')[0] ?? '').filter((b) => /^[A-Za-z0-9+/=\r\n]+$/.test(b));
+    expect(bodies.map((b) => Buffer.from(b.replace(/\r\n/g, ''), 'base64').toString())).toEqual(['你好\n第二行', '<p>你好</p>']);
+  });
+
+  it('emails sent in batches (EMAIL_RATE_PER_SECOND 1,000: up to 20 per job): each arrives once, marked sent on its first attempt', async () => {
+    const capture = captureLogs('debug');
+    const tos = Array.from({ length: 45 }, (_, i) => address(`batch-${i}`));
+    const rows: Array<Awaited<ReturnType<typeof emailTo>>> = [];
+    for (const to of tos) rows.push(await emailTo(to));
+    await pool.start({ config: { emailRatePerSecond: 1_000 }, logger: capture.logger });
+    await waitFor('every message', () => tos.every((to) => smtp.messagesTo(to).length >= 1), 15_000);
+    const sent = await waitFor('every row to be sent', async () => {
+      const all = await Promise.all(rows.map((r) => row(r.id)));
+      return all.every((r) => r.status === 'sent') && all;
+    });
+    expect(sent.map((r) => r.attempts)).toEqual(rows.map(() => 1));
+    await sleep(1_000);
+    for (const to of tos) expect(smtp.messagesTo(to)).toHaveLength(1);
+    // Most emails went out in another job's batch; their own jobs only learnt the outcome.
+    const ids = new Set(rows.map((r) => r.id));
+    const byBatch = capture.entries.filter((e) => e.msg === 'email' && e.by === 'batch' && ids.has(e.notificationId as string));
+    expect(byBatch.length).toBeGreaterThan(rows.length / 2);
+    expect(byBatch.every((e) => e.outcome === 'sent')).toBe(true);
   });
 
   it('two senders racing on one email send it once (direct calls, duplicate jobs, two worker sets)', async () => {

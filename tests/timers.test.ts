@@ -4,7 +4,9 @@ import { EMAIL_QUEUE_NAME } from '../src/jobs/jobs.js';
 import { createQueue, enqueue } from '../src/jobs/queue.js';
 import { contractReminderJobId, scheduleContractReminders } from '../src/modules/duties/duties.timers.js';
 import { reconcile, type RelayQueues } from '../src/modules/timers/relay.js';
-import { cancelTimers, getTimerByJobId, scheduleTimer, type TimerSpec } from '../src/modules/timers/timers.service.js';
+import { cancelTimers, getTimerByJobId, scheduleTimer, scheduleTimers, type TimerSpec } from '../src/modules/timers/timers.service.js';
+import { FiringMemo, handleTimerFire, type TimerJobContext } from '../src/modules/timers/timers.jobs.js';
+import { createTimerBatchHandlers, createTimerHandlers } from '../workers/registry.js';
 import { registerSchedulers, SCHEDULER_IDS } from '../workers/schedulers.js';
 import { createTestApp, testConfig, type TestApp } from './helpers/app.js';
 import { TEST_REDIS_URL } from './helpers/env.js';
@@ -144,7 +146,8 @@ describe('timers', () => {
     await sleep(1_500);
     expect(await timer(jobId)).toBeUndefined();
     expect(await t.db.selectFrom('timers').select('id').where('subject_id', '=', duty.id).execute()).toHaveLength(0);
-    expect(await t.db.selectFrom('notifications').select('id').where('community_id', '=', w.community.id).execute()).toHaveLength(0);
+    // The daily digest (between 08:00 and 12:00 in the community's time zone) may mention the duty; the reminder must not exist.
+    expect(await t.db.selectFrom('notifications').select('id').where('community_id', '=', w.community.id).where('template', '<>', 'digest.daily').execute()).toHaveLength(0);
     expect(await workers.queue.getJob(jobId)).toBeUndefined();
     expect(await timerJobsInRedis(workers)).toHaveLength(0);
 
@@ -499,4 +502,89 @@ describe('timers', () => {
       await proxy.close();
     }
   }, 30_000);
+});
+
+describe('timers fired in batches', () => {
+  /** `n` reminders of one world, all due a second ago, committed (not relayed: the jobs are called directly). */
+  async function dueReminders(n: number) {
+    const w = await holderWorld();
+    const specs: TimerSpec<'duty.contract-ending'>[] = [];
+    for (let i = 0; i < n; i++) {
+      const duty = await insertDuty(w, new Date(Date.now() + (3 + i) * DAY));
+      specs.push(reminderSpec(duty.id, w.community.id, duty.valid_to as Date, contractReminderJobId(duty.id, 7, duty.valid_to as Date), new Date(Date.now() - 1_000)));
+    }
+    await t.db.transaction().execute((trx) => scheduleTimers(trx, specs));
+    const rows = await t.db.selectFrom('timers').select(['id', 'job_id']).where('job_id', 'in', specs.map((s) => s.jobId)).execute();
+    return { w, timers: specs.map((s) => rows.find((r) => r.job_id === s.jobId) as { id: string; job_id: string }) };
+  }
+
+  function batchCtx(logger = log.logger, overrides: Partial<TimerJobContext> = {}): TimerJobContext {
+    return {
+      db: t.db,
+      logger,
+      timerHandlers: createTimerHandlers(),
+      timerBatchHandlers: createTimerBatchHandlers(),
+      firingMemo: new FiringMemo(),
+      relayQueues: { main: t.queue, email: t.queue, redis: t.redis },
+      ...overrides,
+    };
+  }
+
+  it('one job fires every due reminder in one transaction; the other jobs find theirs fired without firing again', async () => {
+    const { w, timers } = await dueReminders(5);
+    const capture = captureLogs('debug');
+    const ctx = batchCtx(capture.logger);
+    await handleTimerFire({ timerId: (timers[2] as { id: string }).id }, ctx);
+    const rows = await t.db.selectFrom('timers').select(['state', 'fired_at']).where('id', 'in', timers.map((x) => x.id)).execute();
+    expect(rows.map((r) => r.state)).toEqual(timers.map(() => 'fired'));
+    // One claim: one firing time for all.
+    expect(new Set(rows.map((r) => r.fired_at?.getTime())).size).toBe(1);
+    for (const x of timers) expect((await notificationsOf(x.job_id)).map((n) => n.dedupe_key)).toEqual(expectedKeys(x.job_id, w.recipients));
+    for (const x of timers) await handleTimerFire({ timerId: x.id }, ctx);
+    // (Due timers left open by earlier tests may be swept up too: only these five are counted.)
+    const ours = new Set(timers.map((x) => x.id));
+    const outcomes = capture.entries.filter((e) => e.msg === 'timer' && ours.has(e.timerId as string)).map((e) => e.outcome);
+    expect(outcomes.filter((o) => o === 'fired')).toHaveLength(5);
+    // The four swept up learn it from the batch; the job that fired them asks PostgreSQL again.
+    expect(outcomes.filter((o) => o === 'fired-by-batch')).toHaveLength(4);
+    expect(outcomes.filter((o) => o === 'already-fired')).toHaveLength(1);
+    for (const x of timers) expect(await notificationsOf(x.job_id)).toHaveLength(w.recipients.length * 2);
+  });
+
+  it('a timer whose handler fails fails only its own job: the others fire, alone and in later batches', async () => {
+    const { timers } = await dueReminders(4);
+    const poison = (timers[3] as { id: string }).id;
+    const boom = <T extends { id: string }>(list: T[]) => {
+      if (list.some((x) => x.id === poison)) throw new Error('handler failed');
+    };
+    const real = createTimerBatchHandlers();
+    const ctx = batchCtx(log.logger, {
+      timerBatchHandlers: {
+        'duty.contract-ending': async (trx, list, logger) => {
+          boom(list);
+          await real['duty.contract-ending']?.(trx, list, logger);
+        },
+      },
+      timerHandlers: {
+        ...createTimerHandlers(),
+        'duty.contract-ending': async (trx, timer, logger) => {
+          boom([timer]);
+          await real['duty.contract-ending']?.(trx, [timer], logger);
+        },
+      },
+    });
+    const state = async () => Object.fromEntries((await t.db.selectFrom('timers').select(['id', 'state']).where('id', 'in', timers.map((x) => x.id)).execute()).map((r) => [r.id, r.state]));
+    // The batch (all four) fails; the job's own timer then fires alone.
+    await handleTimerFire({ timerId: (timers[0] as { id: string }).id }, ctx);
+    expect((await state())[(timers[0] as { id: string }).id]).toBe('fired');
+    expect((await state())[(timers[1] as { id: string }).id]).not.toBe('fired');
+    // The failed batch's timers are kept out of batches for a while: each fires through its own job.
+    await handleTimerFire({ timerId: (timers[1] as { id: string }).id }, ctx);
+    await handleTimerFire({ timerId: (timers[2] as { id: string }).id }, ctx);
+    await expect(handleTimerFire({ timerId: poison }, ctx)).rejects.toThrow('handler failed');
+    const after = await state();
+    expect(timers.slice(0, 3).map((x) => after[x.id])).toEqual(['fired', 'fired', 'fired']);
+    expect(after[poison]).not.toBe('fired');
+    expect(await notificationsOf((timers[3] as { job_id: string }).job_id)).toHaveLength(0);
+  });
 });

@@ -6,10 +6,12 @@ import type { UpkeepQueue } from '../src/jobs/queue.js';
 import type { Config } from '../src/config.js';
 import { handleVerifyAll, handleVerifyChain } from '../src/modules/audit/audit.jobs.js';
 import type { EmailChannel } from '../src/modules/notifications/channels.js';
+import type { SendOutcome } from '../src/modules/notifications/notifications.service.js';
+import type { OutcomeMemo } from '../src/jobs/memo.js';
 import { handleDigestCommunity, handleDigestTick, handleSend } from '../src/modules/notifications/notifications.jobs.js';
 import type { RelayQueues } from '../src/modules/timers/relay.js';
-import { handleReconcile, handleTimerFire, type TimerHandlers } from '../src/modules/timers/timers.jobs.js';
-import { onContractEnding } from '../src/modules/duties/duties.timers.js';
+import { handleReconcile, handleTimerFire, type FiringMemo, type TimerBatchHandlers, type TimerHandlers } from '../src/modules/timers/timers.jobs.js';
+import { onContractEnding, onContractEndingMany } from '../src/modules/duties/duties.timers.js';
 import { onAutoClose, onSlaTimer } from '../src/modules/tickets/tickets.timers.js';
 import { onEmergencyNotice, onNoticeEnd, onSettledNotify, onVoteClose, onVoteClosingSoon } from '../src/modules/funds/funds.timers.js';
 import { onInspectionTimer } from '../src/modules/inspections/inspections.timers.js';
@@ -29,6 +31,11 @@ export interface JobContext {
   config: Config;
   timerHandlers: TimerHandlers;
   relayQueues: RelayQueues;
+  /** Kinds fired in batches, and what this process's firings know (src/modules/timers/timers.jobs.ts). */
+  timerBatchHandlers?: TimerBatchHandlers;
+  firingMemo?: FiringMemo;
+  /** Outcomes of emails sent by another job's batch (src/modules/notifications/notifications.jobs.ts). */
+  emailMemo?: OutcomeMemo<SendOutcome>;
 }
 
 /**
@@ -51,6 +58,16 @@ export function createTimerHandlers(): TimerHandlers {
     'inspection.due-tomorrow': onInspectionTimer,
     'inspection.overdue': onInspectionTimer,
     'inspection.escalate': onInspectionTimer,
+  };
+}
+
+/**
+ * Kinds whose due timers are fired many per transaction (set-based handlers): the ones that fall
+ * due in bulk. The rest fire one job at a time through their handler above.
+ */
+export function createTimerBatchHandlers(): TimerBatchHandlers {
+  return {
+    'duty.contract-ending': onContractEndingMany,
   };
 }
 

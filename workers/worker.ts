@@ -9,7 +9,10 @@ import { startRelay, type RelayQueues } from '../src/modules/timers/relay.js';
 import { createQueue, emailJobOptions, type UpkeepQueue } from '../src/jobs/queue.js';
 import { createRedis } from '../src/lib/redis.js';
 import { runWithRequestId } from '../src/lib/request-context.js';
-import { createHandlers, createTimerHandlers, dispatch, type JobHandlers } from './registry.js';
+import { FiringMemo } from '../src/modules/timers/timers.jobs.js';
+import { OutcomeMemo } from '../src/jobs/memo.js';
+import type { SendOutcome } from '../src/modules/notifications/notifications.service.js';
+import { createHandlers, createTimerBatchHandlers, createTimerHandlers, dispatch, type JobHandlers } from './registry.js';
 import { registerSchedulers } from './schedulers.js';
 
 export interface StartWorkersOptions {
@@ -63,6 +66,9 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<Workers> 
     opts.channel ?? createEmailChannel({ smtpUrl: config.smtpUrl, from: config.emailFrom, logger: logger.child({ component: 'email' }), maxConnections: emailConcurrency });
   const handlers: JobHandlers = createHandlers();
   const timerHandlers = createTimerHandlers();
+  const timerBatchHandlers = createTimerBatchHandlers();
+  const firingMemo = new FiringMemo();
+  const emailMemo = new OutcomeMemo<SendOutcome>();
 
   const processor = async (job: Job): Promise<void> => {
     // The API request that caused this job (timers and emails carry it): in every line the job
@@ -76,6 +82,9 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<Workers> 
       channel,
       config,
       timerHandlers,
+      timerBatchHandlers,
+      firingMemo,
+      emailMemo,
       relayQueues,
       logger: jobLogger,
       job: { id: job.id, name: job.name, attemptsMade: job.attemptsMade },

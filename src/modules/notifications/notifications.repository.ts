@@ -18,36 +18,31 @@ export interface NewNotification {
   bodyHtml: string | null;
 }
 
-/** Inserts what is new; an existing dedupe key wins (at most one notification per key). */
+/**
+ * Inserts what is new; an existing dedupe key wins (at most one notification per key). One
+ * statement whatever the number of rows (arrays, not a VALUES list): its text never changes, so
+ * it stays one prepared statement, and a batch of timers writes all its notifications at once.
+ */
 export async function insertNotifications(db: DbOrTrx, rows: NewNotification[]): Promise<Array<{ id: string; channel: NotificationChannel }>> {
   if (rows.length === 0) return [];
   // The request (or job) causing them, for the logs of the jobs that send them.
   const requestId = currentRequestId() ?? null;
-  return db
-    .insertInto('notifications')
-    .values(
-      rows.map((r) => ({
-        request_id: requestId,
-        dedupe_key: r.dedupeKey,
-        community_id: r.communityId,
-        recipient_user_id: r.recipientUserId,
-        recipient_email: r.recipientEmail,
-        channel: r.channel,
-        template: r.template,
-        locale: r.locale,
-        payload: JSON.stringify(r.payload ?? {}),
-        subject: r.subject,
-        body_text: r.bodyText,
-        body_html: r.bodyHtml,
-        // In-app messages are delivered by being stored.
-        status: r.channel === 'in_app' ? ('sent' as const) : ('pending' as const),
-        sent_at: r.channel === 'in_app' ? new Date() : null,
-        delivered_via: r.channel === 'in_app' ? 'in_app' : null,
-      })),
-    )
-    .onConflict((oc) => oc.column('dedupe_key').doNothing())
-    .returning(['id', 'channel'])
-    .execute();
+  const col = <T>(f: (r: NewNotification) => T) => rows.map(f);
+  const { rows: inserted } = await sql<{ id: string; channel: NotificationChannel }>`
+    INSERT INTO notifications (request_id, dedupe_key, community_id, recipient_user_id, recipient_email, channel, template, locale, payload,
+                               subject, body_text, body_html, status, sent_at, delivered_via)
+    SELECT ${requestId}::text, k, c, u, e, ch, t, l, p::jsonb, s, bt, bh,
+           -- In-app messages are delivered by being stored.
+           CASE WHEN ch = 'in_app' THEN 'sent' ELSE 'pending' END,
+           CASE WHEN ch = 'in_app' THEN now() END,
+           CASE WHEN ch = 'in_app' THEN 'in_app' END
+    FROM unnest(${col((r) => r.dedupeKey)}::text[], ${col((r) => r.communityId)}::uuid[], ${col((r) => r.recipientUserId)}::uuid[],
+                ${col((r) => r.recipientEmail)}::text[], ${col((r) => r.channel)}::text[], ${col((r) => r.template)}::text[],
+                ${col((r) => r.locale)}::text[], ${col((r) => JSON.stringify(r.payload ?? {}))}::text[], ${col((r) => r.subject)}::text[],
+                ${col((r) => r.bodyText)}::text[], ${col((r) => r.bodyHtml)}::text[]) AS v(k, c, u, e, ch, t, l, p, s, bt, bh)
+    ON CONFLICT (dedupe_key) DO NOTHING
+    RETURNING id, channel`.execute(db);
+  return inserted;
 }
 
 /**
@@ -105,6 +100,39 @@ export async function claimForSending(db: DbOrTrx, id: string, leaseSeconds: num
     // What sending needs, not the payload or the rest of the row.
     .returning(['id', 'recipient_email', 'subject', 'body_text', 'body_html', 'dedupe_key', 'attempts'])
     .executeTakeFirst();
+}
+
+/**
+ * claimForSending for a job's own email and, only if that one was claimable, up to `limit` more
+ * that are pending and already handed to the queue (their own jobs will find them taken), in
+ * one statement; rows another sender holds are skipped. The own row comes first when claimed.
+ */
+export async function claimBatchForSending(db: DbOrTrx, id: string, limit: number, leaseSeconds: number, exclude: string[] = []) {
+  const { rows } = await sql<{ id: string; recipient_email: string | null; subject: string; body_text: string; body_html: string | null; dedupe_key: string; attempts: number }>`
+    WITH own AS (
+      SELECT id FROM notifications
+      WHERE id = ${id} AND channel = 'email' AND (status IN ('pending','failed') OR (status = 'sending' AND lease_until < now()))
+      FOR UPDATE
+    ), more AS (
+      SELECT id FROM notifications
+      WHERE channel = 'email' AND status = 'pending' AND enqueued_at IS NOT NULL AND id <> ${id} AND id <> ALL(${exclude}::uuid[])
+        AND EXISTS (SELECT 1 FROM own)
+      ORDER BY created_at LIMIT ${limit}
+      FOR UPDATE SKIP LOCKED
+    )
+    UPDATE notifications n
+    SET status = 'sending', attempts = attempts + 1, lease_until = now() + make_interval(secs => ${leaseSeconds}), updated_at = now()
+    WHERE n.id IN (SELECT id FROM own UNION ALL SELECT id FROM more)
+    RETURNING n.id, n.recipient_email, n.subject, n.body_text, n.body_html, n.dedupe_key, n.attempts`.execute(db);
+  return rows.sort((a, b) => (a.id === id ? -1 : b.id === id ? 1 : 0));
+}
+
+/** markSent for many rows sent the same way, in one statement. */
+export async function markSentMany(db: DbOrTrx, ids: string[], deliveredVia: string) {
+  if (ids.length === 0) return;
+  await sql`
+    UPDATE notifications SET status = 'sent', sent_at = now(), delivered_via = ${deliveredVia}, lease_until = NULL, last_error = NULL, updated_at = now()
+    WHERE id = ANY(${ids}::uuid[]) AND status = 'sending'`.execute(db);
 }
 
 export function findNotification(db: DbOrTrx, id: string) {

@@ -26,6 +26,15 @@ export interface NotifyInput<K extends TemplateName> {
  * after commit (the relay is woken by NOTIFY); a rolled-back change sends nothing.
  */
 export async function notify<K extends TemplateName>(trx: DbOrTrx, input: NotifyInput<K>) {
+  return repo.insertNotifications(trx, notificationRows(input));
+}
+
+/** notify for many events at once (a batch of timers): one INSERT for all their notifications. */
+export async function notifyMany(trx: DbOrTrx, inputs: Array<NotifyInput<TemplateName>>) {
+  return repo.insertNotifications(trx, inputs.flatMap((i) => notificationRows(i)));
+}
+
+function notificationRows<K extends TemplateName>(input: NotifyInput<K>): repo.NewNotification[] {
   const rows: repo.NewNotification[] = [];
   for (const r of uniqueRecipients(input.recipients)) {
     const rendered = render(input.template, input.payload, { locale: r.locale, timeZone: input.timeZone, recipientName: r.name });
@@ -43,7 +52,7 @@ export async function notify<K extends TemplateName>(trx: DbOrTrx, input: Notify
     if (r.userId) rows.push({ ...base, dedupeKey: `${input.dedupeKey}|${who}|in_app`, channel: 'in_app', bodyHtml: null });
     if (r.email && input.emailToo !== false) rows.push({ ...base, dedupeKey: `${input.dedupeKey}|${who}|email`, channel: 'email', bodyHtml: rendered.html });
   }
-  return repo.insertNotifications(trx, rows);
+  return rows;
 }
 
 export type SendOutcome = 'sent' | 'skipped' | 'retry' | 'dead';
@@ -52,31 +61,88 @@ export class SendFailed extends Error {
   override name = 'SendFailed';
 }
 
+/** The email is being sent by another sender (perhaps a batch in this process). */
+export class LeaseHeld extends SendFailed {
+  override name = 'LeaseHeld';
+}
+
+type SendDeps = { db: DbOrTrx; channel: EmailChannel; config: Pick<Config, 'emailMaxAttempts' | 'emailLeaseSeconds'> };
+
 /**
  * Sends one email at most once per dedupe key: the row is claimed first (one sender wins a
  * race), then sent, then marked. A sender that dies mid-send leaves a lease that lapses; the
  * retry sends again with the same Message-ID. SMTP failures count attempts and end as 'dead'.
  * Throws SendFailed when BullMQ should retry with backoff.
  */
-export async function sendEmail(
-  deps: { db: DbOrTrx; channel: EmailChannel; config: Pick<Config, 'emailMaxAttempts' | 'emailLeaseSeconds'> },
+export async function sendEmail(deps: SendDeps, notificationId: string): Promise<SendOutcome> {
+  return sendEmails(deps, notificationId, 0);
+}
+
+/**
+ * sendEmail for a job's own email and, in the same claim, up to `more` other pending emails
+ * whose jobs have not run yet: all leased in one statement, sent concurrently over the pooled
+ * transport, and the sent ones marked in one statement. The same at-most-once rule holds for
+ * each (claimed before sent, marked after). `others` learns each other email's outcome
+ * ('retry' when it failed: its own job then retries it with backoff).
+ */
+export async function sendEmails(
+  deps: SendDeps,
   notificationId: string,
+  more: number,
+  others?: (outcomes: Map<string, Promise<SendOutcome>>) => void,
+  /** Not to be taken into the batch (emails whose own jobs are running). */
+  exclude: string[] = [],
 ): Promise<SendOutcome> {
-  const row = await repo.claimForSending(deps.db, notificationId, deps.config.emailLeaseSeconds);
-  if (!row) {
+  const rows = await repo.claimBatchForSending(deps.db, notificationId, more, deps.config.emailLeaseSeconds, exclude);
+  const own = rows[0]?.id === notificationId ? rows[0] : undefined;
+  if (!own) {
     const current = await repo.findNotification(deps.db, notificationId);
     // Held by a live sender's lease: come back later. Otherwise sent, dead or gone: nothing to do.
-    if (current?.status === 'sending') throw new SendFailed('another sender holds this email’s lease');
+    if (current?.status === 'sending') throw new LeaseHeld('another sender holds this email’s lease');
     return 'skipped';
   }
+  const sends = rows.map((row) => sendClaimed(deps, row));
+  // Marked sent together once every send is over: rows whose send succeeded but are not marked
+  // yet keep their lease, so no other sender takes them meanwhile.
+  const marking = Promise.allSettled(sends).then(async (settled) => {
+    const sent = new Map<string, string[]>();
+    settled.forEach((r, i) => {
+      if (r.status === 'fulfilled' && r.value.outcome === 'sent') {
+        const via = r.value.deliveredVia as string;
+        sent.set(via, [...(sent.get(via) ?? []), (rows[i] as { id: string }).id]);
+      }
+    });
+    for (const [via, ids] of sent) await repo.markSentMany(deps.db, ids, via);
+  });
+  // Told at once (before the sends), so the other emails' jobs wait for these outcomes instead of
+  // finding their rows leased. A failed send (SendFailed) is 'retry' for its own job.
+  others?.(
+    new Map(
+      rows.slice(1).map((row, i) => [
+        row.id,
+        marking.then(
+          () => (sends[i + 1] as Promise<{ outcome: SendOutcome }>).then((r) => r.outcome, () => 'retry' as const),
+          () => 'retry' as const,
+        ),
+      ]),
+    ),
+  );
+  await marking;
+  return (await sends[0] as { outcome: SendOutcome }).outcome;
+}
+
+/** Sends a claimed row; failures are recorded on the row. The caller marks 'sent' rows. */
+async function sendClaimed(
+  deps: SendDeps,
+  row: { id: string; recipient_email: string | null; subject: string; body_text: string; body_html: string | null; dedupe_key: string; attempts: number },
+): Promise<{ outcome: SendOutcome; deliveredVia?: string }> {
   if (!row.recipient_email) {
     await repo.markFailed(deps.db, row.id, 'dead', 'no email address');
-    return 'dead';
+    return { outcome: 'dead' };
   }
   try {
     const result = await deps.channel.send({ to: row.recipient_email, subject: row.subject, text: row.body_text, html: row.body_html, dedupeKey: row.dedupe_key });
-    await repo.markSent(deps.db, row.id, result.deliveredVia);
-    return 'sent';
+    return { outcome: 'sent', deliveredVia: result.deliveredVia };
   } catch (err) {
     const message = errorText(err);
     // An unreachable server (SMTP down) says nothing about this email: the attempt is not
@@ -89,7 +155,7 @@ export async function sendEmail(
     }
     const dead = row.attempts >= deps.config.emailMaxAttempts;
     await repo.markFailed(deps.db, row.id, dead ? 'dead' : 'failed', message);
-    if (dead) return 'dead';
+    if (dead) return { outcome: 'dead' };
     throw new SendFailed(`attempt ${row.attempts} of ${deps.config.emailMaxAttempts} failed: ${message}`);
   }
 }

@@ -50,6 +50,26 @@ export const recipients = {
     return toRecipients(rows);
   },
 
+  /** committeeMembers for many communities in one query (a batch of timers), by community id. */
+  async committeeMembersByCommunity(db: DbOrTrx, communityIds: string[]): Promise<Map<string, Recipient[]>> {
+    const byCommunity = new Map<string, Recipient[]>();
+    if (communityIds.length === 0) return byCommunity;
+    const rows = await users(db)
+      .innerJoin('memberships as m', 'm.user_id', 'u.id')
+      .innerJoin('organizations as o', 'o.id', 'm.organization_id')
+      .select('o.community_id')
+      .where(sql<boolean>`o.community_id = ANY(${communityIds}::uuid[])`)
+      .where('o.kind', 'in', ['owners_committee', 'property_management_committee', 'residents_committee'])
+      .distinct()
+      .execute();
+    for (const r of rows) {
+      const list = byCommunity.get(r.community_id as string) ?? [];
+      list.push({ userId: r.id, email: r.email, name: r.name, locale: r.locale });
+      byCommunity.set(r.community_id as string, list);
+    }
+    return byCommunity;
+  },
+
   /** Everyone at the authority supervising the community's district. */
   async authorityViewers(db: DbOrTrx, communityId: string): Promise<Recipient[]> {
     const rows = await users(db)

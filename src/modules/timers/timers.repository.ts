@@ -103,6 +103,36 @@ export async function claimForFiring(db: DbOrTrx, id: string, dueBy: Date, fired
     .executeTakeFirst();
 }
 
+/**
+ * Claims a job's own timer (as claimForFiring) and, in the same statement, up to `limit` other
+ * due timers of the batchable kinds (skipping rows another firing holds and the `exclude`d), all
+ * marked fired in the caller's transaction. Their jobs, when they run, find them fired.
+ */
+export async function claimDueForFiring(
+  db: DbOrTrx,
+  opts: { ownId: string; ownDueBy: Date; dueBy: Date; kinds: string[]; limit: number; exclude: string[]; firedAt: Date },
+) {
+  const { rows } = await sql<{ id: string; kind: string; subject_id: string; community_id: string | null; due_at: Date; job_id: string; payload: unknown }>`
+    WITH own AS (
+      SELECT id FROM timers WHERE id = ${opts.ownId} AND state IN ('pending','enqueued') AND due_at <= ${opts.ownDueBy} FOR UPDATE
+    ), more AS (
+      SELECT id FROM timers
+      WHERE state IN ('pending','enqueued') AND due_at <= ${opts.dueBy} AND kind = ANY(${opts.kinds}::text[])
+        AND id <> ${opts.ownId} AND id <> ALL(${opts.exclude}::uuid[])
+      ORDER BY due_at LIMIT ${opts.limit}
+      FOR UPDATE SKIP LOCKED
+    )
+    UPDATE timers t SET state = 'fired', fired_at = ${opts.firedAt}, updated_at = ${opts.firedAt}
+    WHERE t.id IN (SELECT id FROM own UNION ALL SELECT id FROM more)
+    RETURNING t.id, t.kind, t.subject_id, t.community_id, t.due_at, t.job_id, t.payload`.execute(db);
+  return rows;
+}
+
+/** A timer's state, read without locking (a firing job's first look). */
+export function timerState(db: DbOrTrx, id: string) {
+  return db.selectFrom('timers').select('state').where('id', '=', id).executeTakeFirst();
+}
+
 /** Why a timer was not claimed for firing (for the log). */
 export async function whyNotFired(db: DbOrTrx, id: string): Promise<'gone' | 'already-fired' | 'cancelled' | 'not-yet-due'> {
   const row = await db.selectFrom('timers').select('state').where('id', '=', id).executeTakeFirst();
