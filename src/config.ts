@@ -15,6 +15,10 @@ export interface Config {
   databaseUrl: string | undefined;
   /** Absent: Redis at 127.0.0.1:6379, else a redis-server started under dataDir. */
   redisUrl: string | undefined;
+  /** PostgreSQL connections per process. */
+  databasePoolMax: number;
+  /** Named prepared statements for hot queries; off behind a transaction-mode PgBouncer. */
+  databasePreparedStatements: boolean;
   smtpUrl: string | undefined;
   dataDir: string;
   embeddedPgPort: number;
@@ -76,6 +80,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: r.int('PORT', 3000, 0, 65535),
     databaseUrl: r.url('DATABASE_URL', ['postgres:', 'postgresql:']),
     redisUrl: r.url('REDIS_URL', ['redis:', 'rediss:']),
+    databasePoolMax: r.int('DATABASE_POOL_MAX', 20, 2, 500),
+    databasePreparedStatements: r.bool('DATABASE_PREPARED_STATEMENTS', true),
     smtpUrl: r.url('SMTP_URL', ['smtp:', 'smtps:']),
     dataDir: r.string('DATA_DIR', '.data'),
     embeddedPgPort: r.int('EMBEDDED_PG_PORT', 54329, 1, 65535),

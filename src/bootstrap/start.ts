@@ -30,7 +30,7 @@ export async function start(opts: { api: boolean; workers?: WorkersStarter }): P
     ...(config.nodeEnv === 'development' && process.stdout.isTTY ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss' } } } : {}),
   });
   const services = await resolveServices(config, logger);
-  const db = createDb(services.databaseUrl);
+  const db = createDb(services.databaseUrl, { max: config.databasePoolMax, prepare: config.databasePreparedStatements });
   const applied = await migrateToLatest(db);
   if (applied.length > 0) logger.info({ migrations: applied }, 'migrations applied');
 
