@@ -751,9 +751,9 @@ const GLOBAL: GlobalSpec[] = [
     method: 'POST',
     route: '/notifications/:id/read',
     own: EVERYONE(200),
-    // Someone else's: 200 with nothing updated (the route marks "mine"), checked unchanged below.
-    other: EVERYONE(200),
-    note: 'own: one’s own notification; other: the same role’s in the other world, someone else’s (the platform administrator is one person in both worlds): answered `{updated: 0}` and left unread',
+    // Someone else's: not found, like any other record one may not see; checked unchanged below.
+    other: HIDDEN(200),
+    note: 'own: one’s own notification; other: the same role’s in the other world, someone else’s (the platform administrator is one person in both worlds, so theirs is their own): 404 and left unread',
     request: (c) => ({ url: `/notifications/${notificationOf.get(`${c.target.community.id}|${c.who === 'anonymous' ? 'owner' : c.who}`)}/read` }),
   },
   { method: 'POST', route: '/notifications/read-all', own: EVERYONE(200), note: 'one’s own notifications', request: () => ({ url: '/notifications/read-all' }) },
@@ -1113,7 +1113,6 @@ describe('access matrix: every other route', () => {
     }
     if (route === '/notifications/:id/read' && target === 'other' && role !== 'platformAdmin' && role !== 'anonymous') {
       const theirs = await t.db.selectFrom('notifications').select('read_at').where('id', '=', notificationOf.get(`${b.community.id}|${role}`) as string).executeTakeFirstOrThrow();
-      expect(res.json().updated).toBe(0);
       expect(theirs.read_at).toBeNull();
     }
     // A list aimed at the other world shows none of it to anyone but the platform administrator.
@@ -1195,7 +1194,6 @@ function accessMarkdown(): string {
     '',
     '## Where this differs from “404 for another’s record”',
     '',
-    '- `POST /notifications/:id/read` on someone else’s notification answers 200 `{"updated": 0}` (the route marks “mine”; nothing changes, nothing is shown), not 404.',
     '- `GET /tickets?communityId=<another community>` answers 200 with an empty page, while `GET /fund-requests`, `GET /inspection-plans` and `GET /inspection-tasks` with',
     '  such a filter answer 404. Neither shows the other community’s data.',
     '- `GET /reports/districts/:district/kpis`: a district is visible only to its authority (and platform admins); to every other role it is not there (404), even their own.',

@@ -304,8 +304,10 @@ describe('GET /notifications', () => {
     expect(after.items.find((i) => i.id === second.id)?.read).toBe(true);
     expect((await get('/api/v1/notifications?unread=true')).json<{ items: Array<{ subject: string }> }>().items.map((i) => i.subject)).toEqual(['first']);
 
-    // Someone else's notification: not mine to mark.
-    expect((await as(t.app, me.id)({ method: 'POST', url: `/api/v1/notifications/${theirs?.id}/read` })).json()).toEqual({ updated: 0 });
+    // Someone else's notification: not mine to mark, and not shown to exist.
+    const notMine = await as(t.app, me.id)({ method: 'POST', url: `/api/v1/notifications/${theirs?.id}/read` });
+    expect(notMine.statusCode).toBe(404);
+    expect(notMine.json().error.code).toBeDefined();
     const theirList = (await as(t.app, someoneElse.id)({ method: 'GET', url: '/api/v1/notifications' })).json<{ items: Array<{ subject: string; read: boolean }>; unreadCount: number }>();
     expect(theirList.items.map((i) => [i.subject, i.read])).toEqual([['theirs', false]]);
     expect(theirList.unreadCount).toBe(1);

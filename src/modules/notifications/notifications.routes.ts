@@ -69,13 +69,13 @@ const notificationRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         tags: ['notifications'],
-        summary: 'Mark one of my notifications read',
+        summary: 'Mark one of my notifications read (updated: 0 when it already was); another user\'s answers 404',
         security,
         params: IdParams,
         response: { 200: Type.Object({ updated: Type.Integer() }), ...errors(...authErrors) },
       },
     },
-    async (request) => ({ updated: await service.markRead(db, requireActor(request).userId, [request.params.id]) }),
+    async (request) => ({ updated: await service.markOneRead(db, requireActor(request).userId, request.params.id) }),
   );
 
   app.post(

@@ -196,6 +196,15 @@ export function listInbox(db: DbOrTrx, userId: string, opts: { unreadOnly: boole
 }
 
 export const markRead = repo.markRead;
+
+/** Marks one of the user's in-app messages read; someone else's (or an email) is not found, as everywhere. */
+export async function markOneRead(db: DbOrTrx, userId: string, id: string): Promise<number> {
+  const updated = await repo.markRead(db, userId, [id]);
+  if (updated > 0) return updated;
+  const row = await repo.findNotification(db, id);
+  if (!row || row.recipient_user_id !== userId || row.channel !== 'in_app') throw notFound('Notification');
+  return 0; // already read
+}
 export const listByStatus = repo.listByStatus;
 
 export async function retryEmail(db: DbOrTrx, id: string) {
