@@ -868,7 +868,7 @@ export const tickets: Benchmark = {
         '### Ticket creation',
         '',
         `${fmt(CREATE_REQUESTS)} \`POST\`s per run over ${CONNECTIONS} connections (after 200 unreported), rotating over the managers of ${creators.length} communities; half name a facility ` +
-          `(category from it, facility status follows), half a category. The app does, per ticket and in one transaction: routing to the duty holder, SLA targets from the community's ` +
+          `(category from it, facility status follows), half a category. The app does, per ticket, atomically (a read, then one data-modifying statement): routing to the duty holder, SLA targets from the community's ` +
           `policies and calendar, SLA timers (outbox rows), the audit event on the community's hash chain, the facility's status. The baseline is a bare Fastify app (no plugins, no auth) ` +
           `in the same kind of child process, on the same database and pool size, whose route does one \`INSERT INTO tickets … RETURNING *\`. Both run twice, alternating; every run checks ` +
           `that each request answered 201 and wrote one ticket. RSS is the server's, after its run.`,

@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GENESIS_HASH, canonicalJson, checkLinks, eventHash, type ChainedEvent, type StoredEvent } from '../src/modules/audit/hash.js';
-import { recordAudit, verifyChain } from '../src/modules/audit/audit.service.js';
+import { auditCtes, recordAudit, verifyChain } from '../src/modules/audit/audit.service.js';
 import { createTestApp, type TestApp } from './helpers/app.js';
 import { as, makeCommunity, makeOrg, makeTwoWorlds, makeUser } from './helpers/factories.js';
 
@@ -567,6 +567,23 @@ describe('appending in one statement (the chain head row, hashed by PostgreSQL)'
     const head = await sql<{ seq: string; hash: string }>`SELECT seq::text, hash FROM audit_chain_heads WHERE chain = ${community.id}`.execute(t.db);
     const last = await t.db.selectFrom('audit_events').select(['seq', 'hash']).where('chain', '=', community.id).orderBy('seq', 'desc').limit(1).executeTakeFirstOrThrow();
     expect(head.rows).toEqual([{ seq: String(last.seq), hash: last.hash }]);
+  });
+
+  it('several events appended by one statement (auditCtes), on a new chain and after others, verify; a false guard appends nothing', async () => {
+    const community = await makeCommunity(t.db);
+    const ev = (n: number) => ({ communityId: community.id, actorUserId: admin.id, action: 'test.batch', entityType: 'test', entityId: String(n), after: { n, text: `第${n}件 "q"` } });
+    const append = (name: string, events: ReturnType<typeof ev>[], when?: boolean) =>
+      sql<{ seq: string }>`WITH ${auditCtes(name, events, when === undefined ? undefined : sql`${when}::boolean`)} SELECT seq::text FROM ${sql.id(name)} ORDER BY seq`.execute(t.db);
+    // The chain's first append (the head row inserted) has three events.
+    expect((await append('first', [ev(1), ev(2), ev(3)])).rows.map((r) => r.seq)).toEqual(['1', '2', '3']);
+    await t.db.transaction().execute((trx) => recordAudit(trx, ev(4)));
+    expect((await append('gated', [ev(5), ev(6)], false)).rows).toEqual([]);
+    expect((await append('later', [ev(5), ev(6)], true)).rows.map((r) => r.seq)).toEqual(['5', '6']);
+    await t.db.transaction().execute((trx) => recordAudit(trx, ev(7)));
+    expect(await verifyChain(t.db, community.id)).toMatchObject({ ok: true, eventsChecked: 7 });
+    const head = await sql<{ seq: string; hash: string }>`SELECT seq::text, hash FROM audit_chain_heads WHERE chain = ${community.id}`.execute(t.db);
+    const last = await t.db.selectFrom('audit_events').select(['seq', 'hash']).where('chain', '=', community.id).orderBy('seq', 'desc').limit(1).executeTakeFirstOrThrow();
+    expect(head.rows).toEqual([{ seq: '7', hash: last.hash }]);
   });
 
   it('parallel appends to one chain from separate transactions stay gapless (the head row lock serialises them)', async () => {

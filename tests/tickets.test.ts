@@ -4,6 +4,7 @@ import { createTimerHandlers } from '../workers/registry.js';
 import { defaultCalendar, workingTimeBetween } from '../src/modules/calendars/business-calendar.js';
 import { DEFAULT_SETTINGS } from '../src/modules/communities/settings.js';
 import { computeDeadlines, selectPolicy, slaTimerPlan, type Priority } from '../src/modules/tickets/sla.js';
+import { verifyChain } from '../src/modules/audit/audit.service.js';
 import { TICKET_STATUSES, type TicketStatus } from '../src/modules/tickets/state-machine.js';
 import { scheduleTimer } from '../src/modules/timers/timers.service.js';
 import { handleTimerFire, type TimerJobContext } from '../src/modules/timers/timers.jobs.js';
@@ -853,6 +854,27 @@ describe('facility status', () => {
     }
     const changes = await t.db.selectFrom('audit_events').select('after').where('entity_id', '=', lift.id).where('action', '=', 'facility.status_changed').orderBy('id').execute();
     expect(changes.map((c) => (c.after as { status: string }).status)).toEqual(['faulty', 'under_repair', 'faulty', 'under_repair', 'faulty', 'operational', 'faulty', 'under_repair', 'operational']);
+  });
+
+  it('parallel creations on one facility: it turns faulty once, each ticket is audited with its ref, the chain verifies', async () => {
+    const pm = user(A, 'propertyManager');
+    const gate = await makeFacility(t.db, A.community.id, 'face_gate');
+    // One statement per creation, no transaction: each reads the facility operational, and all
+    // but the first to lock it must see their guard fail and read again.
+    const tickets = await Promise.all(Array.from({ length: 8 }, (_, i) => open(i % 2 ? pm : user(A, 'owner'), { facilityId: gate.id, title: `人脸闸机故障 ${i}` })));
+    expect(await facilityStatus(gate.id)).toBe('faulty');
+    const changes = await t.db.selectFrom('audit_events').select(['before', 'after']).where('entity_id', '=', gate.id).where('action', '=', 'facility.status_changed').execute();
+    expect(changes).toHaveLength(1);
+    expect(changes[0]?.before).toEqual({ status: 'operational' });
+    const created = await t.db.selectFrom('audit_events').select(['entity_id', 'after']).where('action', '=', 'ticket.created').where('entity_id', 'in', tickets.map((x) => x.id)).execute();
+    expect(created).toHaveLength(8);
+    for (const tk of tickets) {
+      const row = await t.db.selectFrom('tickets').select(['ref']).where('id', '=', tk.id).executeTakeFirstOrThrow();
+      expect((created.find((c) => c.entity_id === tk.id)?.after as { ref: number }).ref).toBe(row.ref);
+    }
+    const timers = await t.db.selectFrom('timers').select((eb) => eb.fn.countAll<string>().as('n')).where('subject_id', 'in', tickets.map((x) => x.id)).executeTakeFirstOrThrow();
+    expect(Number(timers.n)).toBeGreaterThan(0);
+    expect(await verifyChain(t.db, A.community.id.toLowerCase())).toMatchObject({ ok: true });
   });
 });
 

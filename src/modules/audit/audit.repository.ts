@@ -1,35 +1,63 @@
-import { sql } from 'kysely';
+import { sql, type Expression, type RawBuilder, type SqlBool } from 'kysely';
 import type { DbOrTrx, Trx } from '../../db/index.js';
 import type { StoredEvent } from './hash.js';
 
+export type NewEvent = Omit<StoredEvent, 'seq' | 'prevHash' | 'hash'> & { canonical: { head: string; tail: string } };
+
+/** sha256(prev ‖ head ‖ seq ‖ tail) in SQL: eventHash of an event whose canonical form is split around seq. */
+function hashSql(prev: RawBuilder<unknown> | Expression<unknown>, e: NewEvent, seq: RawBuilder<unknown>) {
+  return sql<string>`encode(sha256(convert_to(${prev} || ${e.canonical.head} || (${seq})::text || ${e.canonical.tail}, 'UTF8')), 'hex')`;
+}
+
+/** The hash after the first k events, from the chain's hash and seq before them (nested, k ≤ a few). */
+function chainedHash(events: NewEvent[], k: number, baseHash: RawBuilder<unknown>, baseSeq: RawBuilder<unknown>): RawBuilder<string> {
+  let h: RawBuilder<unknown> = baseHash;
+  for (let i = 0; i < k; i++) h = hashSql(h, events[i] as NewEvent, sql`${baseSeq} + ${i + 1}`);
+  return h as RawBuilder<string>;
+}
+
 /**
- * Appends one event to its chain in one statement: the chain's head row is upserted (its row
- * lock serialises appends per chain until commit; ON CONFLICT DO UPDATE reads the latest
- * committed head, whatever the statement's snapshot), and the event is inserted from it, its
- * hash computed by PostgreSQL as sha256(prev_hash ‖ head ‖ seq ‖ tail), which is eventHash of
- * the event (hash.ts canonicalAroundSeq; the database is UTF8, as Node hashes strings).
+ * Appending events to one chain, as two CTEs of a data-modifying statement (`<name>_head` and
+ * `<name>`, the latter returning each event's seq, prev_hash and hash), so that a change and its
+ * trace are one atomic statement. The chain's head row is upserted: its row lock serialises
+ * appends per chain until commit, and ON CONFLICT DO UPDATE reads the latest committed head,
+ * whatever the statement's snapshot. Hashes are computed by PostgreSQL as
+ * sha256(prev_hash ‖ head ‖ seq ‖ tail), which is eventHash (hash.ts canonicalAroundSeq; the
+ * database is UTF8, as Node hashes strings). The head row's prev_hash is the chain's hash before
+ * the latest append (for a one-event append, that event's prev_hash): what the events are
+ * chained from. `when` (optional) gates the whole append, e.g. on a guard of the statement.
  */
-export async function appendEvent(
-  trx: Trx,
-  e: Omit<StoredEvent, 'seq' | 'prevHash' | 'hash'>,
-  canonical: { head: string; tail: string },
-  genesis: string,
-): Promise<{ seq: number; prevHash: string; hash: string }> {
+export function appendEventsCtes(name: string, events: NewEvent[], genesis: string, when?: Expression<SqlBool>): RawBuilder<unknown> {
+  const first = events[0];
+  if (!first || events.some((e) => e.chain !== first.chain)) throw new Error('an append needs events of one chain');
+  const n = events.length;
+  const head = sql.id(`${name}_head`);
   const json = (v: unknown) => (v === undefined || v === null ? null : JSON.stringify(v));
-  const { rows } = await sql<{ seq: string | number; prev_hash: string; hash: string }>`
-    WITH head AS (
+  const rows = events.map(
+    (e, i) => sql`SELECT ${e.chain}::text, hd.base_seq + ${i + 1}, ${e.communityId}::uuid, ${e.actorUserId}::uuid, ${e.action}::text, ${e.entityType}::text, ${e.entityId}::text,
+           ${json(e.before)}::jsonb, ${json(e.after)}::jsonb, ${e.createdAt}::timestamptz,
+           ${chainedHash(events, i, sql`hd.base_hash`, sql`hd.base_seq`)}, ${chainedHash(events, i + 1, sql`hd.base_hash`, sql`hd.base_seq`)}
+    FROM ${head} hd`,
+  );
+  return sql`${head} AS (
       INSERT INTO audit_chain_heads AS h (chain, seq, prev_hash, hash)
-      VALUES (${e.chain}, 1, ${genesis}, encode(sha256(convert_to(${genesis} || ${canonical.head} || '1' || ${canonical.tail}, 'UTF8')), 'hex'))
+      SELECT ${first.chain}, ${n}, ${genesis}, ${chainedHash(events, n, sql`${genesis}::text`, sql`0`)}
+      ${when === undefined ? sql`` : sql`WHERE ${when}`}
       ON CONFLICT (chain) DO UPDATE
-        SET seq = h.seq + 1, prev_hash = h.hash,
-            hash = encode(sha256(convert_to(h.hash || ${canonical.head} || (h.seq + 1)::text || ${canonical.tail}, 'UTF8')), 'hex')
+        SET seq = h.seq + ${n}, prev_hash = h.hash, hash = ${chainedHash(events, n, sql`h.hash`, sql`h.seq`)}
+      RETURNING seq - ${n} AS base_seq, prev_hash AS base_hash
+    ),
+    ${sql.id(name)} AS (
+      INSERT INTO audit_events (chain, seq, community_id, actor_user_id, action, entity_type, entity_id, before, after, created_at, prev_hash, hash)
+      ${sql.join(rows, sql` UNION ALL `)}
       RETURNING seq, prev_hash, hash
-    )
-    INSERT INTO audit_events (chain, seq, community_id, actor_user_id, action, entity_type, entity_id, before, after, created_at, prev_hash, hash)
-    SELECT ${e.chain}, head.seq, ${e.communityId}::uuid, ${e.actorUserId}::uuid, ${e.action}, ${e.entityType}, ${e.entityId},
-           ${json(e.before)}::jsonb, ${json(e.after)}::jsonb, ${e.createdAt}::timestamptz, head.prev_hash, head.hash
-    FROM head
-    RETURNING seq, prev_hash, hash`.execute(trx);
+    )`;
+}
+
+/** Appends one event to its chain in one statement (appendEventsCtes). */
+export async function appendEvent(trx: Trx, e: NewEvent, genesis: string): Promise<{ seq: number; prevHash: string; hash: string }> {
+  const { rows } = await sql<{ seq: string | number; prev_hash: string; hash: string }>`
+    WITH ${appendEventsCtes('appended', [e], genesis)} SELECT seq, prev_hash, hash FROM appended`.execute(trx);
   const row = rows[0];
   if (!row) throw new Error('audit append returned no row');
   return { seq: Number(row.seq), prevHash: row.prev_hash, hash: row.hash };

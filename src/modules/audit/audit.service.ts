@@ -1,3 +1,4 @@
+import type { Expression, RawBuilder, SqlBool } from 'kysely';
 import type { Db, DbOrTrx, Trx } from '../../db/index.js';
 import { GENESIS_HASH, canonicalAroundSeq, checkLinks, type ChainCheck, type StoredEvent } from './hash.js';
 import * as repo from './audit.repository.js';
@@ -24,11 +25,8 @@ export interface AuditInput {
   after?: unknown;
 }
 
-/**
- * Appends one event to its community's chain. Must be called with the transaction that makes
- * the change, so the change and its trace commit or roll back together.
- */
-export async function recordAudit(trx: Trx, input: AuditInput): Promise<StoredEvent> {
+/** The event as stored and hashed, its seq and hashes still to be learned under the chain's lock. */
+function newEvent(input: AuditInput): repo.NewEvent {
   const chain = chainOf(input.communityId);
   const communityId = input.communityId === null ? null : chain;
   // jsonb keeps no undefined and no key order: store what hashing saw, as plain JSON.
@@ -45,9 +43,28 @@ export async function recordAudit(trx: Trx, input: AuditInput): Promise<StoredEv
     // Millisecond precision (created_at is timestamptz(3)), so the value read back hashes the same.
     createdAt: new Date(),
   };
+  return { ...event, canonical: canonicalAroundSeq(event) };
+}
+
+/**
+ * Appends one event to its community's chain. Must be called with the transaction that makes
+ * the change, so the change and its trace commit or roll back together.
+ */
+export async function recordAudit(trx: Trx, input: AuditInput): Promise<StoredEvent> {
+  const e = newEvent(input);
   // seq and prev_hash are only known under the chain's lock, in the database: one round trip.
-  const linked = await repo.appendEvent(trx, event, canonicalAroundSeq(event), GENESIS_HASH);
-  return { ...event, ...linked };
+  const linked = await repo.appendEvent(trx, e, GENESIS_HASH);
+  return { chain: e.chain, communityId: e.communityId, actorUserId: e.actorUserId, action: e.action, entityType: e.entityType, entityId: e.entityId, before: e.before, after: e.after, createdAt: e.createdAt, ...linked };
+}
+
+/**
+ * The audit events of a change, as CTEs (`<name>_head`, `<name>`) to compose into the one
+ * data-modifying statement that makes the change, so both are one atomic unit without a
+ * transaction. The events must be of one chain (one community), appended in the order given;
+ * `when` gates the append like the rest of the statement.
+ */
+export function auditCtes(name: string, inputs: AuditInput[], when?: Expression<SqlBool>): RawBuilder<unknown> {
+  return repo.appendEventsCtes(name, inputs.map(newEvent), GENESIS_HASH, when);
 }
 
 const PAGE = 5_000;

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
+import { sql, type Expression, type RawBuilder, type SqlBool } from 'kysely';
 import type { Db, Trx } from '../../db/index.js';
 import type { Facility, FacilityCategory, FacilityStatus } from '../../db/types.js';
 import { notFound } from '../../lib/errors.js';
 import type { Cursor } from '../../lib/pagination.js';
 import type { Actor, CommunityAccess } from '../../plugins/access.js';
-import { recordAudit } from '../audit/audit.service.js';
+import { recordAudit, type AuditInput } from '../audit/audit.service.js';
 import * as repo from './facilities.repository.js';
 
 /** 144 random bits: the token alone opens the public report form, so it must not be guessable. */
@@ -100,6 +101,31 @@ export async function setStatusFromTickets(trx: Trx, facilityId: string, status:
     before: { status: before.status },
     after: { status: after.status, ticketId: because.ticketId },
   });
+}
+
+/**
+ * setStatusFromTickets as parts of one data-modifying statement, the facility's current status
+ * (`before`) being known to the caller, which must make the statement's effect conditional on it
+ * (lockedStatusSql): the UPDATE to compose and the audit event to append with the statement's
+ * others; null when the status does not change.
+ */
+export function statusFromTicketsChange(
+  f: { id: string; communityId: string; before: FacilityStatus },
+  status: FacilityStatus,
+  actorUserId: string | null,
+  because: { ticketId: string },
+  when: Expression<SqlBool>,
+): { update: RawBuilder<unknown>; audit: AuditInput } | null {
+  if (f.before === status || f.before === 'decommissioned') return null;
+  return {
+    update: sql`UPDATE facilities SET status = ${status} WHERE id = ${f.id} AND ${when}`,
+    audit: { communityId: f.communityId, actorUserId, action: 'facility.status_changed', entityType: 'facility', entityId: f.id, before: { status: f.before }, after: { status, ticketId: because.ticketId } },
+  };
+}
+
+/** A facility's status, its row locked until commit (latest committed version), for a CTE. */
+export function lockedStatusSql(facilityId: string) {
+  return sql`SELECT status FROM facilities WHERE id = ${facilityId}::uuid FOR UPDATE`;
 }
 
 export async function findFacilityByQrToken(db: Db, qrToken: string) {

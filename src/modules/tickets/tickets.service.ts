@@ -1,15 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { sql } from 'kysely';
+import { sql, type SqlBool } from 'kysely';
 import type { Db, DbOrTrx, Trx } from '../../db/index.js';
-import type { Priority, TicketChannel, TicketKind } from '../../db/types.js';
-import { AppError, badRequest, forbidden, notFound } from '../../lib/errors.js';
+import type { FacilityStatus, Priority, TicketChannel, TicketKind } from '../../db/types.js';
+import { AppError, badRequest, conflict, forbidden, notFound } from '../../lib/errors.js';
 import { communityAccess, ticketPermissions, type Actor, type TicketAction } from '../../plugins/access.js';
-import { recordAudit } from '../audit/audit.service.js';
+import { auditCtes, recordAudit, type AuditInput } from '../audit/audit.service.js';
 import { dutyFactsColumns, dutyHolderFromFacts, type DutyFactsRow } from '../duties/duties.service.js';
-import { setStatusFromTickets } from '../facilities/facilities.service.js';
+import { lockedStatusSql, setStatusFromTickets, statusFromTicketsChange } from '../facilities/facilities.service.js';
 import { notify } from '../notifications/notifications.service.js';
 import { recipients } from '../notifications/recipients.js';
-import { cancelTimers, scheduleTimer, scheduleTimers } from '../timers/timers.service.js';
+import { cancelTimers, scheduleTimer, scheduleTimersSql } from '../timers/timers.service.js';
 import { applySla, loadSlaContext, planSla, slaContextColumns, slaContextFrom, type SlaContext, type SlaContextRow } from './sla.service.js';
 import { checkTransition, isOpen, type HoldReason, type TicketStatus } from './state-machine.js';
 import * as repo from './tickets.repository.js';
@@ -78,33 +78,50 @@ async function syncFacility(trx: Trx, facilityId: string | null, actorUserId: st
 }
 
 interface CreationContextRow extends SlaContextRow, DutyFactsRow {
-  facility: { id: string; community_id: string; category: string; in_progress: boolean } | null;
+  facility: { id: string; community_id: string; category: string; status: FacilityStatus; in_progress: boolean } | null;
   unit_community_id: string | null;
+  /** The new ticket's ref, drawn from its identity sequence (so its audit event is known in Node). */
+  ref: string;
 }
 
 /**
  * Everything opening a ticket reads, in one round trip: the community's SLA context, the facts
- * of duty resolution, and the facility and unit named (to check they belong to the community).
+ * of duty resolution, the facility and unit named (to check they belong to the community) and
+ * the ticket's ref.
  */
-async function creationContext(trx: Trx, communityId: string, facilityId: string | null, unitId: string | null) {
+async function creationContext(db: DbOrTrx, communityId: string, facilityId: string | null, unitId: string | null) {
   const { rows } = await sql<CreationContextRow>`
     SELECT ${slaContextColumns}, ${dutyFactsColumns},
-      (SELECT json_build_object('id', f.id, 'community_id', f.community_id, 'category', f.category,
+      (SELECT json_build_object('id', f.id, 'community_id', f.community_id, 'category', f.category, 'status', f.status,
                                 'in_progress', EXISTS (SELECT 1 FROM tickets t WHERE t.facility_id = f.id AND t.kind IN ${FACILITY_KINDS} AND t.status = 'in_progress'))
        FROM facilities f WHERE f.id = ${facilityId}::uuid) AS facility,
-      (SELECT u.community_id FROM units u WHERE u.id = ${unitId}::uuid) AS unit_community_id
-    FROM communities c WHERE c.id = ${communityId}`.execute(trx);
+      (SELECT u.community_id FROM units u WHERE u.id = ${unitId}::uuid) AS unit_community_id,
+      nextval('tickets_ref_seq')::text AS ref
+    FROM communities c WHERE c.id = ${communityId}`.execute(db);
   return rows[0];
 }
 
+/** Attempts before giving up when the facility's status keeps changing under a creation. */
+const CREATE_ATTEMPTS = 5;
+
 /**
- * Opens a ticket in the caller's transaction: routed to the duty holder of its category, SLA
- * targets and timers set, the facility marked faulty, the audit event written. The ticket is
- * inserted once with its targets (its id chosen here, so its timers' job ids are known first),
- * and its timers are scheduled without cancelling older ones: a new ticket has none.
+ * Opens a ticket: routed to the duty holder of its category, SLA targets and timers set, the
+ * facility marked faulty, the audit events written. Works with or without a transaction: after
+ * one read (creationContext), everything is written by one data-modifying statement, atomic on
+ * its own. The statement's sub-statements share one snapshot, so the facility's status is read
+ * under its row lock (latest committed version) and the whole statement does nothing unless it
+ * is the status the facility's audit event was built from; then the context is read again.
  */
-export async function createTicket(trx: Trx, actorUserId: string | null, input: CreateTicketInput): Promise<TicketRow> {
-  const context = await creationContext(trx, input.communityId, input.facilityId ?? null, input.unitId ?? null);
+export async function createTicket(db: DbOrTrx, actorUserId: string | null, input: CreateTicketInput): Promise<TicketRow> {
+  for (let attempt = 1; ; attempt++) {
+    const ticket = await tryCreateTicket(db, actorUserId, input);
+    if (ticket) return ticket;
+    if (attempt >= CREATE_ATTEMPTS) throw conflict('The facility changed during the creation; try again');
+  }
+}
+
+async function tryCreateTicket(db: DbOrTrx, actorUserId: string | null, input: CreateTicketInput): Promise<TicketRow | undefined> {
+  const context = await creationContext(db, input.communityId, input.facilityId ?? null, input.unitId ?? null);
   if (!context) throw notFound('Community');
   let category = input.category;
   if (input.facilityId) {
@@ -119,8 +136,9 @@ export async function createTicket(trx: Trx, actorUserId: string | null, input: 
   const ctx = slaContextFrom(context);
   const id = randomUUID();
   const sla = planSla(ctx, { id, communityId: input.communityId, priority: input.priority, category, openedAt: now, acknowledgedAt: null, resolvedAt: null, slaVersion: 1, pauses: [] }, now);
-  const ticket = await repo.insertTicket(trx, {
+  const row = {
     id,
+    ref: context.ref,
     community_id: input.communityId,
     kind: input.kind,
     channel: input.channel,
@@ -144,31 +162,52 @@ export async function createTicket(trx: Trx, actorUserId: string | null, input: 
     sla_version: 1,
     respond_by: sla.respondBy,
     resolve_by: sla.resolveBy,
-  });
-  await scheduleTimers(trx, sla.specs);
-  await recordAudit(trx, {
-    communityId: input.communityId,
-    actorUserId,
-    action: 'ticket.created',
-    entityType: 'ticket',
-    entityId: ticket.id,
-    after: {
-      ref: ticket.ref,
-      kind: ticket.kind,
-      channel: ticket.channel,
-      category: ticket.category,
-      priority: ticket.priority,
-      title: ticket.title,
-      facilityId: ticket.facility_id,
-      dutyHolderOrgId: ticket.duty_holder_org_id,
-      respondBy: ticket.respond_by,
-      resolveBy: ticket.resolve_by,
+  };
+  const facility = context.facility;
+  // The statement acts only if the facility is still as read (its row locked by `fac`).
+  const guard = facility ? sql<SqlBool>`EXISTS (SELECT 1 FROM fac WHERE fac.status = ${facility.status})` : undefined;
+  const audits: AuditInput[] = [
+    {
+      communityId: input.communityId,
+      actorUserId,
+      action: 'ticket.created',
+      entityType: 'ticket',
+      entityId: id,
+      after: {
+        ref: Number(row.ref),
+        kind: row.kind,
+        channel: row.channel,
+        category: row.category,
+        priority: row.priority,
+        title: row.title,
+        facilityId: row.facility_id,
+        dutyHolderOrgId: row.duty_holder_org_id,
+        respondBy: row.respond_by,
+        resolveBy: row.resolve_by,
+      },
     },
-  });
+  ];
   // The facility follows its open faults (syncFacility), knowing this one is open and new: faulty
   // unless another is being worked on.
-  if (context.facility) await setStatusFromTickets(trx, context.facility.id, context.facility.in_progress ? 'under_repair' : 'faulty', actorUserId, { ticketId: ticket.id });
-  return ticket;
+  const change =
+    facility && guard
+      ? statusFromTicketsChange({ id: facility.id, communityId: facility.community_id, before: facility.status }, facility.in_progress ? 'under_repair' : 'faulty', actorUserId, { ticketId: id }, guard)
+      : null;
+  if (change) audits.push(change.audit);
+  const columns = Object.keys(row);
+  const ctes = [
+    ...(facility ? [sql`fac AS (${lockedStatusSql(facility.id)})`] : []),
+    sql`t AS (
+      INSERT INTO tickets (${sql.join(columns.map((c) => sql.id(c)))}) OVERRIDING SYSTEM VALUE
+      SELECT ${sql.join(columns.map((c) => sql.ref(`r.${c}`)))} FROM json_populate_record(NULL::tickets, ${JSON.stringify(row)}::json) r
+      ${guard ? sql`WHERE ${guard}` : sql``}
+      RETURNING *)`,
+    ...(sla.specs.length > 0 ? [sql`tm AS (${scheduleTimersSql(sla.specs, guard)})`] : []),
+    ...(change ? [sql`fu AS (${change.update})`] : []),
+    auditCtes('audited', audits, guard),
+  ];
+  const { rows } = await sql<TicketRow>`WITH ${sql.join(ctes)} SELECT * FROM t`.execute(db);
+  return rows[0];
 }
 
 /** Loads a ticket the actor may act on; 404 when they may not even see it. */

@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { sql, type Expression, type SqlBool } from 'kysely';
 import type { DbOrTrx } from '../../db/index.js';
 import { currentRequestId } from '../../lib/request-context.js';
 
@@ -17,18 +17,24 @@ export interface TimerRow {
  */
 export async function upsertTimers(db: DbOrTrx, rows: TimerRow[]): Promise<number> {
   if (rows.length === 0) return 0;
+  const res = await upsertTimersSql(rows).execute(db);
+  return Number(res.numAffectedRows ?? 0);
+}
+
+/** upsertTimers's statement, to compose into a data-modifying CTE; `when` gates it. */
+export function upsertTimersSql(rows: TimerRow[], when?: Expression<SqlBool>) {
   // The request (or job) scheduling them, for the logs of the jobs that fire them.
   const requestId = currentRequestId() ?? null;
-  const res = await sql`
+  return sql`
     INSERT INTO timers (kind, subject_id, community_id, due_at, job_id, payload, request_id)
     SELECT k, s, c, d, j, p::jsonb, ${requestId}::text
     FROM unnest(${rows.map((r) => r.kind)}::text[], ${rows.map((r) => r.subjectId)}::text[], ${rows.map((r) => r.communityId)}::uuid[],
                 ${rows.map((r) => r.dueAt.toISOString())}::timestamptz[], ${rows.map((r) => r.jobId)}::text[],
                 ${rows.map((r) => JSON.stringify(r.payload ?? {}))}::text[]) AS t(k, s, c, d, j, p)
+    ${when === undefined ? sql`` : sql`WHERE ${when}`}
     ON CONFLICT (job_id) DO UPDATE
       SET due_at = EXCLUDED.due_at, payload = EXCLUDED.payload, state = 'pending', cancelled_at = NULL, request_id = EXCLUDED.request_id, updated_at = now()
-      WHERE timers.state <> 'fired' AND (timers.due_at <> EXCLUDED.due_at OR timers.state = 'cancelled')`.execute(db);
-  return Number(res.numAffectedRows ?? 0);
+      WHERE timers.state <> 'fired' AND (timers.due_at <> EXCLUDED.due_at OR timers.state = 'cancelled')`;
 }
 
 export async function cancelTimers(db: DbOrTrx, where: { kind?: string; subjectId: string; exceptJobId?: string }): Promise<number> {

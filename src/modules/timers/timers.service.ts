@@ -1,3 +1,4 @@
+import type { Expression, SqlBool } from 'kysely';
 import type { DbOrTrx, Trx } from '../../db/index.js';
 import { jobId as buildJobId } from '../../jobs/jobs.js';
 import * as repo from './timers.repository.js';
@@ -22,6 +23,12 @@ export interface TimerSpec<K extends TimerKind = TimerKind> {
 export async function scheduleTimers(trx: Trx, specs: TimerSpec[]): Promise<number> {
   for (const s of specs) buildJobId(s.jobId); // refuses ids BullMQ would reject
   return repo.upsertTimers(trx, specs.map((s) => ({ kind: s.kind, subjectId: s.subjectId, communityId: s.communityId, dueAt: s.dueAt, jobId: s.jobId, payload: s.payload })));
+}
+
+/** scheduleTimers as a statement to compose into a data-modifying CTE (one atomic statement); `when` gates it. */
+export function scheduleTimersSql(specs: TimerSpec[], when?: Expression<SqlBool>) {
+  for (const s of specs) buildJobId(s.jobId); // refuses ids BullMQ would reject
+  return repo.upsertTimersSql(specs.map((s) => ({ kind: s.kind, subjectId: s.subjectId, communityId: s.communityId, dueAt: s.dueAt, jobId: s.jobId, payload: s.payload })), when);
 }
 
 export function scheduleTimer<K extends TimerKind>(trx: Trx, spec: TimerSpec<K>): Promise<number> {
