@@ -1,25 +1,17 @@
-import { fork, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import autocannon from 'autocannon';
+import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { CompiledQuery, DummyDriver, Kysely, PostgresAdapter, PostgresDialect, PostgresIntrospector, PostgresQueryCompiler, sql, type LogEvent } from 'kysely';
-import pg from 'pg';
-import { buildApp } from '../src/app.js';
-import { loadConfig } from '../src/config.js';
-// For its side effect too: bigint columns read as numbers, as in the app (the child builds its own pool).
+import { CompiledQuery, DummyDriver, Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler, sql, type LogEvent } from 'kysely';
 import type { Db } from '../src/db/index.js';
-import '../src/db/index.js';
 import type { Database } from '../src/db/types.js';
-import { createQueue } from '../src/jobs/queue.js';
 import { apportion, belowTopUpThreshold } from '../src/modules/funds/apportion.js';
 import { tally as tallyOfLists } from '../src/modules/funds/tally.js';
 import * as fundsRepo from '../src/modules/funds/funds.repository.js';
-import { createRedis } from '../src/lib/redis.js';
-import { BENCH_DATABASE_URL, BENCH_REDIS_URL, fmt, managedCommunity, median, mib, scratchApp, type Benchmark, type ScratchApp } from './scratch.js';
-import { closeChild, envInt, nextMessage } from './child.js';
+import { fmt, managedCommunity, median, mib, scratchApp, type Benchmark, type ScratchApp } from './scratch.js';
+import { envInt } from './child.js';
+import { databaseUrlOf, drive, loadAverage, ms1, pct, runAsChild, serveUnderLoad, startServer, type Load, type ServerHandle, type ServerSpec, type ServerStats } from './load.js';
 
 /**
  * A special maintenance fund vote at the scale of a large community (issue 5's benchmark; the
@@ -225,10 +217,7 @@ export async function seed(s: ScratchApp): Promise<Seeded> {
 /* ------------------------------------------------------------------------------------------- */
 /* Servers in child processes                                                                   */
 
-type ServerMode = 'app' | 'bare';
-interface ServerSpec {
-  mode: ServerMode;
-  databaseUrl: string;
+interface FundsServerSpec extends ServerSpec {
   /** bare: how many queries each request makes (the app's per ballot, measured). */
   queriesPerRequest?: number;
 }
@@ -237,14 +226,11 @@ interface QueryStat {
   count: number;
   ms: number;
 }
-interface ServerStats {
-  rss: number;
-  cpuMs: number;
-  requests: number;
+/** Every distinct statement seen while profiling, with its count and time. */
+interface Profiled {
   queries: QueryStat[];
 }
-type ToChild = { type: 'profile'; on: boolean } | { type: 'reset' } | { type: 'stats' } | { type: 'close' };
-type FromChild = { type: 'ready'; port: number } | { type: 'stats'; stats: ServerStats } | { type: 'ack' };
+type FundsServer = ServerHandle<Profiled>;
 
 const SERVER_ENV = 'UPKEEP_BENCH_FUNDS_SERVER';
 const SELF = fileURLToPath(import.meta.url);
@@ -274,166 +260,43 @@ function bareApp(db: Db, queries: number): FastifyInstance {
   return app;
 }
 
-async function serve(spec: ServerSpec): Promise<void> {
-  const send = (m: FromChild) => process.send?.(m);
+function serve(spec: FundsServerSpec): Promise<void> {
   const stats = new Map<string, QueryStat>();
-  let profiling = false;
-  const logQuery = (e: LogEvent) => {
-    if (!profiling || e.level !== 'query') return;
-    const key = e.query.sql.replace(/\s+/g, ' ').trim();
-    const s = stats.get(key) ?? { sql: key, count: 0, ms: 0 };
-    s.count++;
-    s.ms += e.queryDurationMillis;
-    stats.set(key, s);
-  };
-  // The same pool as createDb (src/db/index.ts), with a query log that records only while profiling.
-  const pool = new pg.Pool({ connectionString: spec.databaseUrl, max: 10, connectionTimeoutMillis: 5_000, idleTimeoutMillis: 30_000 });
-  pool.on('error', () => {});
-  const db: Db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log: logQuery });
-  const prefix = `bench-${randomBytes(5).toString('hex')}`;
-  const redis = spec.mode === 'app' ? createRedis(BENCH_REDIS_URL, 'producer') : undefined;
-  const queue = redis ? createQueue(redis, prefix) : undefined;
-  let app: FastifyInstance;
-  if (spec.mode === 'app' && redis && queue) {
-    const config = { ...loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent' }), databaseUrl: spec.databaseUrl, redisUrl: BENCH_REDIS_URL, queuePrefix: prefix };
-    app = await buildApp({ config, db, redis, queue }, { logger: false });
-  } else {
-    app = bareApp(db, spec.queriesPerRequest ?? 13);
-  }
-  let requests = 0;
-  app.addHook('onResponse', async () => {
-    requests++;
-  });
-  let cpuFrom = process.cpuUsage();
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.server.address();
-  if (!address || typeof address === 'string') throw new Error('no port');
-  process.on('message', (m: ToChild) => {
-    if (m.type === 'profile') {
-      profiling = m.on;
-      send({ type: 'ack' });
-    } else if (m.type === 'reset') {
-      stats.clear();
-      requests = 0;
-      cpuFrom = process.cpuUsage();
-      send({ type: 'ack' });
-    } else if (m.type === 'stats') {
-      const cpu = process.cpuUsage(cpuFrom);
-      send({ type: 'stats', stats: { rss: process.memoryUsage().rss, cpuMs: (cpu.user + cpu.system) / 1000, requests, queries: [...stats.values()] } });
-    } else if (m.type === 'close') {
-      void (async () => {
-        await app.close().catch(() => {});
-        await queue?.obliterate({ force: true }).catch(() => {});
-        await queue?.close().catch(() => {});
-        redis?.disconnect();
-        await db.destroy().catch(() => {});
-        process.exit(0);
-      })();
-    }
-  });
-  send({ type: 'ready', port: address.port });
-}
-
-interface ServerHandle {
-  url: string;
-  port: number;
-  stats(): Promise<ServerStats>;
-  reset(): Promise<void>;
-  profile(on: boolean): Promise<void>;
-  close(): Promise<void>;
-}
-
-async function startServer(spec: ServerSpec): Promise<ServerHandle> {
-  const child: ChildProcess = fork(SELF, [], {
-    execArgv: ['--import', 'tsx'],
-    env: { ...process.env, [SERVER_ENV]: JSON.stringify(spec) },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const next = <T extends FromChild['type']>(type: T) => nextMessage<FromChild, T>(child, type, `the ${spec.mode} server`);
-  const ready = await next('ready');
-  const ask = async (m: ToChild) => {
-    const answer = next('ack');
-    child.send(m);
-    await answer;
-  };
-  return {
-    url: `http://127.0.0.1:${ready.port}`,
-    port: ready.port,
-    async stats() {
-      const answer = next('stats');
-      child.send({ type: 'stats' } satisfies ToChild);
-      return (await answer).stats;
+  const recorder = {
+    query(e: LogEvent) {
+      const key = e.query.sql.replace(/\s+/g, ' ').trim();
+      const s = stats.get(key) ?? { sql: key, count: 0, ms: 0 };
+      s.count++;
+      s.ms += e.queryDurationMillis;
+      stats.set(key, s);
     },
-    reset: () => ask({ type: 'reset' }),
-    profile: (on) => ask({ type: 'profile', on }),
-    close: () => closeChild(child, 10_000),
+    reset: () => stats.clear(),
+    stats: (): Profiled => ({ queries: [...stats.values()] }),
   };
+  return serveUnderLoad(spec, recorder, (db) => bareApp(db, spec.queriesPerRequest ?? 13));
 }
+
+const startFundsServer = (spec: FundsServerSpec): Promise<FundsServer> => startServer<Profiled>(SELF, SERVER_ENV, spec);
 
 /* ------------------------------------------------------------------------------------------- */
 /* Load                                                                                          */
 
-interface Load {
-  requests: number;
-  ok: number;
-  errors: number;
-  seconds: number;
-  rps: number;
-  p50: number;
-  p99: number;
-  max: number;
-  statuses: Record<string, number>;
-}
-
-const pct = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? NaN;
-
-/**
- * Exactly `items.length` POSTs over `connections` keep-alive connections, the i-th built from
- * items[i] (each once). autocannon shares one `requests` array between its connections (the first
- * request of each would be built by one and sent by all), so each connection gets its own request
- * object in setupClient; items are taken from a shared cursor as requests are sent.
- */
+/** Exactly `items.length` POSTs to `path`, the i-th built from items[i] (each once). */
 async function cast<T>(opts: { url: string; path: string; items: T[]; connections: number; expect: number; build: (item: T) => { headers: Record<string, string>; body: string } }): Promise<Load> {
-  const latencies: number[] = [];
-  const statuses: Record<string, number> = {};
-  let errors = 0;
-  let cursor = 0;
-  const connections = Math.max(1, Math.min(opts.connections, opts.items.length));
-  const setupRequest = (req: autocannon.Request): autocannon.Request => {
-    const item = opts.items[Math.min(cursor++, opts.items.length - 1)] as T;
-    const { headers, body } = opts.build(item);
-    return { ...req, method: 'POST', path: opts.path, headers: { ...headers, 'content-type': 'application/json' }, body };
-  };
-  const start = performance.now();
-  let last = start;
-  await new Promise<void>((resolve, reject) => {
-    const instance = autocannon(
-      {
-        url: opts.url,
-        connections,
-        amount: opts.items.length,
-        timeout: 60,
-        setupClient: (client) => client.setRequests([{ setupRequest }]),
-      },
-      (err) => (err ? reject(err as Error) : resolve()),
-    );
-    instance.on('response', (_client, statusCode, _bytes, responseTime) => {
-      statuses[statusCode] = (statuses[statusCode] ?? 0) + 1;
-      if (statusCode === opts.expect) latencies.push(responseTime);
-      last = performance.now();
-    });
-    instance.on('reqError', () => {
-      errors++;
-    });
+  let sent = 0;
+  const r = await drive({
+    url: opts.url,
+    amount: opts.items.length,
+    connections: opts.connections,
+    expect: opts.expect,
+    build: (i) => {
+      sent++;
+      return { method: 'POST', path: opts.path, ...opts.build(opts.items[Math.min(i, opts.items.length - 1)] as T) };
+    },
   });
-  if (cursor !== opts.items.length) throw new Error(`sent ${cursor} requests for ${opts.items.length} items`);
-  const seconds = (last - start) / 1000;
-  latencies.sort((a, b) => a - b);
-  const total = Object.values(statuses).reduce((a, b) => a + b, 0);
-  return { requests: total, ok: latencies.length, errors, seconds, rps: total / seconds, p50: pct(latencies, 0.5), p99: pct(latencies, 0.99), max: latencies[latencies.length - 1] ?? NaN, statuses };
+  if (sent !== opts.items.length) throw new Error(`sent ${sent} requests for ${opts.items.length} items`);
+  return r;
 }
-
-const ms1 = (n: number) => fmt(n, n < 10 ? 2 : 1);
 
 /* ------------------------------------------------------------------------------------------- */
 /* The run                                                                                       */
@@ -522,17 +385,16 @@ export const funds: Benchmark = {
   id: 'funds',
   title: `Fund vote at scale (${fmt(UNITS)}-unit community)`,
   async run(log) {
-    const loadBefore = os.loadavg();
+    const loadBefore = loadAverage();
     const s = await scratchApp();
-    const servers: ServerHandle[] = [];
+    const servers: FundsServer[] = [];
     try {
       log(`funds: scratch database ${s.dbName}`);
       const seeded = await seed(s);
       log(`funds: seeded ${fmt(seeded.units)} units, ${fmt(seeded.owners)} owners, ${fmt(seeded.users)} owner accounts in ${fmt(seeded.ms)} ms`);
       await sql`CREATE TABLE ${sql.table(BARE_TABLE)} (voter_key text PRIMARY KEY, user_id uuid NOT NULL, choice text NOT NULL)`.execute(s.db);
-      const dbUrl = new URL(BENCH_DATABASE_URL);
-      dbUrl.pathname = `/${s.dbName}`;
-      const appServer = await startServer({ mode: 'app', databaseUrl: dbUrl.toString() });
+      const databaseUrl = databaseUrlOf(s.dbName);
+      const appServer = await startFundsServer({ mode: 'app', databaseUrl });
       servers.push(appServer);
       const rssAt: Array<{ at: string; rss: number }> = [];
       const checkpoint = async (at: string) => rssAt.push({ at, rss: (await appServer.stats()).rss });
@@ -544,9 +406,9 @@ export const funds: Benchmark = {
       /** One request with every query the server makes timed. */
       const step = async (label: string, method: 'GET' | 'POST', path: string, who: string, body: unknown, expect: number, note = '', target?: number) => {
         await appServer.reset();
-        await appServer.profile(true);
+        await appServer.record(true);
         const c = await call(appServer.url, method, path, who, body);
-        await appServer.profile(false);
+        await appServer.record(false);
         const st = await appServer.stats();
         expectStatus(c, expect, label);
         const top = [...st.queries].sort((a, b) => b.ms - a.ms);
@@ -613,9 +475,9 @@ export const funds: Benchmark = {
 
       const profiledCast = async (items: typeof ballots, connections: number) => {
         await appServer.reset();
-        await appServer.profile(true);
+        await appServer.record(true);
         const r = await cast({ url: appServer.url, path: ballotPath, items, connections, expect: 200, build: appBuild });
-        await appServer.profile(false);
+        await appServer.record(false);
         const st = await appServer.stats();
         return { r, st };
       };
@@ -625,14 +487,14 @@ export const funds: Benchmark = {
       const concurrent = await profiledCast(profiledItems, CONNECTIONS);
       log(`funds: ${concurrent.r.requests} ballots, ${CONNECTIONS} at a time, profiled: ${fmt(concurrent.r.rps)} ballots/s`);
 
-      const bareServer = await startServer({ mode: 'bare', databaseUrl: dbUrl.toString(), queriesPerRequest: Math.round(queriesPerBallot) });
+      const bareServer = await startFundsServer({ mode: 'bare', databaseUrl, queriesPerRequest: Math.round(queriesPerBallot) });
       servers.push(bareServer);
       // The bare route's own query count, checked rather than assumed.
       await bareServer.reset();
-      await bareServer.profile(true);
+      await bareServer.record(true);
       const bareBuild = (b: (typeof ballots)[number]) => ({ headers: {}, body: JSON.stringify({ userId: b.userId, voterKey: b.voterKey, choice: b.choice }) });
       await cast({ url: bareServer.url, path: '/ballots', items: ballots.slice(0, 50), connections: 1, expect: 200, build: bareBuild });
-      await bareServer.profile(false);
+      await bareServer.record(false);
       const bareProbe = await bareServer.stats();
       const bareQueries = sumQueries(bareProbe.queries) / bareProbe.requests;
 
@@ -800,7 +662,7 @@ export const funds: Benchmark = {
       const verified = verify.body as { ok: boolean; eventsChecked: number };
       if (!verified.ok) throw new Error(`the audit chain does not verify: ${JSON.stringify(verified)}`);
       const finalStats = await appServer.stats();
-      const loadAfter = os.loadavg();
+      const loadAfter = loadAverage();
 
       /* ----------------------------------------------------------------------------------- */
       /* Report                                                                                */
@@ -823,7 +685,7 @@ export const funds: Benchmark = {
       const settleNotifyMs = (settle?.top ?? []).filter((q) => q.sql.startsWith('insert into "notifications"')).reduce((a, q) => a + q.ms, 0);
       const settleNotifyInserts = (settle?.top ?? []).filter((q) => q.sql.startsWith('insert into "notifications"')).reduce((a, q) => a + q.count, 0);
       const settleLedgerMs = (settle?.top ?? []).filter((q) => q.sql.startsWith('INSERT INTO unit_ledger_entries')).reduce((a, q) => a + q.ms, 0);
-      const lockQ = (st: ServerStats) => st.queries.filter((q) => q.sql.includes('pg_advisory_xact_lock')).reduce((a, q) => a + q.ms, 0) / st.requests;
+      const lockQ = (st: ServerStats<Profiled>) => st.queries.filter((q) => q.sql.includes('pg_advisory_xact_lock')).reduce((a, q) => a + q.ms, 0) / st.requests;
       const markdown = [
         `Seeded in SQL (batched \`INSERT … SELECT FROM unnest\`, ${fmt(seeded.ms / 1000, 1)} s, then \`ANALYZE\`): one community of **${fmt(seeded.units)} units** in ${seeded.buildingIds.length} buildings ` +
           `(registered areas 60–200 m², 15/45/30/10% in the 60–80/80–110/110–140/140–200 m² bands), ${fmt(seeded.developerUnits)} units held unsold by the developer, ` +
@@ -832,8 +694,8 @@ export const funds: Benchmark = {
           `(¥150/m²) except ${fmt(seeded.lowOpeningBalances)} accounts already at 30.5–31%. ` +
           `The app (\`buildApp\`, every plugin) listens on 127.0.0.1 in a child process on a scratch database of the same PostgreSQL; requests are real HTTP ` +
           `(autocannon for the ballots, \`fetch\` for single calls), each owner with their own access token. ` +
-          `**The machine was shared with other engineers' test runs during this run** (load average ${loadBefore.map((x) => fmt(x, 1)).join(' / ')} before, ` +
-          `${loadAfter.map((x) => fmt(x, 1)).join(' / ')} after, on ${os.cpus().length} logical CPUs): expect noise, especially in throughput.`,
+          `**The machine was shared with other engineers' test runs during this run** (load average ${loadBefore} before, ` +
+          `${loadAfter} after, on ${os.cpus().length} logical CPUs): expect noise, especially in throughput.`,
         '',
         `Electorate: **${fmt(voters.length)} voters** (owner-persons by the headcount rules: the developer's ${developerVoter?.units ?? 0} units one voter, multi-unit owners and co-owners one voter each), ` +
           `${fmt(ballots.length)} of them with an account. Every one of those cast one ballot through the API (the developer, with no account, did not vote): ` +
@@ -919,11 +781,5 @@ export const funds: Benchmark = {
   },
 };
 
-// Started as a child by startServer(): serve until told to close.
-const spec = process.env[SERVER_ENV];
-if (spec && process.send && import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  serve(JSON.parse(spec) as ServerSpec).catch((err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  });
-}
+// Started as a child by startFundsServer(): serve until told to close.
+runAsChild(SERVER_ENV, import.meta.url, serve);

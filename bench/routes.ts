@@ -1,23 +1,12 @@
-import { fork, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import autocannon from 'autocannon';
+import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { Kysely, PostgresDialect, sql, type LogEvent } from 'kysely';
-import pg from 'pg';
-import { buildApp } from '../src/app.js';
-import { loadConfig } from '../src/config.js';
+import { sql, type LogEvent } from 'kysely';
 import type { Db } from '../src/db/index.js';
-// For its side effect too: bigint columns read as numbers, as in the app (the child builds its own pool).
-import '../src/db/index.js';
-import type { Database } from '../src/db/types.js';
-import { EMAIL_QUEUE_NAME } from '../src/jobs/jobs.js';
-import { createQueue } from '../src/jobs/queue.js';
-import { createRedis } from '../src/lib/redis.js';
-import { BENCH_DATABASE_URL, BENCH_REDIS_URL, fmt, mib, scratchApp, type Benchmark } from './scratch.js';
-import { closeChild, envInt, nextMessage } from './child.js';
+import { fmt, mib, scratchApp, type Benchmark } from './scratch.js';
+import { envInt } from './child.js';
+import { assertClean, databaseUrlOf, drive, loadAverage, ms1, runAsChild, serveUnderLoad, startServer, type Load, type LoadRequest, type ServerHandle, type ServerSpec, type ServerStats } from './load.js';
 import { seed as seedTickets } from './tickets.js';
 import { seed as seedFunds } from './funds.js';
 
@@ -78,23 +67,18 @@ function kindOf(statement: string): Kind | 'begin' | 'commit' {
 /* ------------------------------------------------------------------------------------------- */
 /* Servers in child processes                                                                   */
 
-interface ServerSpec {
-  mode: 'app' | 'bare';
-  databaseUrl: string;
+interface RouteServerSpec extends ServerSpec {
   /** bare: the statements per request of each route, as counted on the app. */
   shapes?: Partial<Record<RouteId, Shape>>;
 }
-interface ServerStats {
-  rss: number;
-  cpuMs: number;
-  requests: number;
-  /** Statements seen while counting (one connection at a time, so BEGIN/COMMIT bracket a request's own). */
+/** Statements seen while counting (one connection at a time, so BEGIN/COMMIT bracket a request's own). */
+interface Counted {
   outside: Counts;
   inside: Counts;
   transactions: number;
 }
-type ToChild = { type: 'count'; on: boolean } | { type: 'reset' } | { type: 'stats' } | { type: 'close' };
-type FromChild = { type: 'ready'; port: number } | { type: 'stats'; stats: ServerStats } | { type: 'ack' };
+type RouteServer = ServerHandle<Counted>;
+type RouteStats = ServerStats<Counted>;
 
 const SERVER_ENV = 'UPKEEP_BENCH_ROUTES_SERVER';
 const SELF = fileURLToPath(import.meta.url);
@@ -165,177 +149,38 @@ function bareApp(db: Db, shapes: Partial<Record<RouteId, Shape>>): FastifyInstan
   return app;
 }
 
-async function serve(spec: ServerSpec): Promise<void> {
-  const send = (m: FromChild) => process.send?.(m);
-  let counting = false;
+function serve(spec: RouteServerSpec): Promise<void> {
   let inTx = false;
   let outside = zero();
   let inside = zero();
   let transactions = 0;
-  const logQuery = (e: LogEvent) => {
-    if (!counting || e.level !== 'query') return;
-    const k = kindOf(e.query.sql);
-    if (k === 'begin') {
-      inTx = true;
-      transactions++;
-    } else if (k === 'commit') inTx = false;
-    else (inTx ? inside : outside)[k]++;
-  };
-  // The same pool as createDb (src/db/index.ts), with a query log that counts only when asked.
-  const pool = new pg.Pool({ connectionString: spec.databaseUrl, max: 10, connectionTimeoutMillis: 5_000, idleTimeoutMillis: 30_000 });
-  pool.on('error', () => {});
-  const db: Db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log: logQuery });
-  const prefix = `bench-${randomBytes(5).toString('hex')}`;
-  const redis = spec.mode === 'app' ? createRedis(BENCH_REDIS_URL, 'producer') : undefined;
-  const queue = redis ? createQueue(redis, prefix) : undefined;
-  // Given to the app so that it is removed with the rest (the metrics plugin would make its own).
-  const emailQueue = redis ? createQueue(redis, prefix, EMAIL_QUEUE_NAME) : undefined;
-  let app: FastifyInstance;
-  if (spec.mode === 'app' && redis && queue) {
-    const config = { ...loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent' }), databaseUrl: spec.databaseUrl, redisUrl: BENCH_REDIS_URL, queuePrefix: prefix };
-    app = await buildApp({ config, db, redis, queue, emailQueue }, { logger: false });
-  } else {
-    app = bareApp(db, spec.shapes ?? {});
-  }
-  let requests = 0;
-  app.addHook('onResponse', async () => {
-    requests++;
-  });
-  let cpuFrom = process.cpuUsage();
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.server.address();
-  if (!address || typeof address === 'string') throw new Error('no port');
-  process.on('message', (m: ToChild) => {
-    if (m.type === 'count') {
-      counting = m.on;
-      send({ type: 'ack' });
-    } else if (m.type === 'reset') {
+  const recorder = {
+    query(e: LogEvent) {
+      const k = kindOf(e.query.sql);
+      if (k === 'begin') {
+        inTx = true;
+        transactions++;
+      } else if (k === 'commit') inTx = false;
+      else (inTx ? inside : outside)[k]++;
+    },
+    reset() {
       outside = zero();
       inside = zero();
       transactions = 0;
-      requests = 0;
-      cpuFrom = process.cpuUsage();
-      send({ type: 'ack' });
-    } else if (m.type === 'stats') {
-      const cpu = process.cpuUsage(cpuFrom);
-      send({ type: 'stats', stats: { rss: process.memoryUsage().rss, cpuMs: (cpu.user + cpu.system) / 1000, requests, outside, inside, transactions } });
-    } else if (m.type === 'close') {
-      void (async () => {
-        await app.close().catch(() => {});
-        for (const q of [queue, emailQueue]) {
-          await q?.obliterate({ force: true }).catch(() => {});
-          await q?.close().catch(() => {});
-        }
-        redis?.disconnect();
-        await db.destroy().catch(() => {});
-        process.exit(0);
-      })();
-    }
-  });
-  send({ type: 'ready', port: address.port });
-}
-
-interface ServerHandle {
-  url: string;
-  stats(): Promise<ServerStats>;
-  reset(): Promise<void>;
-  count(on: boolean): Promise<void>;
-  close(): Promise<void>;
-}
-
-async function startServer(spec: ServerSpec): Promise<ServerHandle> {
-  const child: ChildProcess = fork(SELF, [], {
-    execArgv: ['--import', 'tsx'],
-    env: { ...process.env, [SERVER_ENV]: JSON.stringify(spec) },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const next = <T extends FromChild['type']>(type: T) => nextMessage<FromChild, T>(child, type, `the ${spec.mode} server`);
-  const ready = await next('ready');
-  const ask = async (m: ToChild) => {
-    const answer = next('ack');
-    child.send(m);
-    await answer;
-  };
-  return {
-    url: `http://127.0.0.1:${ready.port}`,
-    async stats() {
-      const answer = next('stats');
-      child.send({ type: 'stats' } satisfies ToChild);
-      return (await answer).stats;
     },
-    reset: () => ask({ type: 'reset' }),
-    count: (on) => ask({ type: 'count', on }),
-    close: () => closeChild(child, 10_000),
+    stats: (): Counted => ({ outside, inside, transactions }),
   };
+  return serveUnderLoad(spec, recorder, (db) => bareApp(db, spec.shapes ?? {}));
 }
 
-/* ------------------------------------------------------------------------------------------- */
-/* Load                                                                                          */
+const startRouteServer = (spec: RouteServerSpec): Promise<RouteServer> => startServer<Counted>(SELF, SERVER_ENV, spec);
 
-export interface Load {
-  requests: number;
-  bad: number;
-  errors: number;
-  seconds: number;
-  rps: number;
-  p50: number;
-  p99: number;
-  max: number;
-  statuses: Record<string, number>;
-}
-
-const pct = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? NaN;
-
-/**
- * `amount` requests over `connections` keep-alive connections, the i-th built by build(i) (each
- * connection gets its own request object in setupClient: autocannon would otherwise build a
- * connection's first request once for all of them). Exact latencies, not autocannon's histogram.
- */
-export async function drive(opts: {
-  url: string;
-  amount: number;
-  connections: number;
-  expect: number;
-  build: (i: number) => { method: 'GET' | 'POST'; path: string; headers?: Record<string, string>; body?: string };
-}): Promise<Load> {
-  const latencies: number[] = [];
-  const statuses: Record<string, number> = {};
-  let errors = 0;
-  let cursor = 0;
-  const setupRequest = (req: autocannon.Request): autocannon.Request => {
-    const r = opts.build(cursor++);
-    return { ...req, method: r.method, path: r.path, headers: { ...(r.headers ?? {}), ...(r.body ? { 'content-type': 'application/json' } : {}) }, body: r.body };
-  };
-  const start = performance.now();
-  let last = start;
-  await new Promise<void>((resolve, reject) => {
-    const instance = autocannon(
-      { url: opts.url, connections: Math.max(1, Math.min(opts.connections, opts.amount)), amount: opts.amount, timeout: 60, setupClient: (client) => client.setRequests([{ setupRequest }]) },
-      (err) => (err ? reject(err as Error) : resolve()),
-    );
-    instance.on('response', (_client, statusCode, _bytes, responseTime) => {
-      statuses[statusCode] = (statuses[statusCode] ?? 0) + 1;
-      if (statusCode === opts.expect) latencies.push(responseTime);
-      last = performance.now();
-    });
-    instance.on('reqError', () => {
-      errors++;
-    });
-  });
-  const seconds = (last - start) / 1000;
-  latencies.sort((a, b) => a - b);
-  const total = Object.values(statuses).reduce((a, b) => a + b, 0);
-  return { requests: total, bad: total - latencies.length, errors, seconds, rps: total / seconds, p50: pct(latencies, 0.5), p99: pct(latencies, 0.99), max: latencies[latencies.length - 1] ?? NaN, statuses };
-}
-
-const ms1 = (n: number) => fmt(n, n < 10 ? 2 : 1);
-
-function shapeOf(st: ServerStats): Shape {
+function shapeOf(st: RouteStats): Shape {
   const per = (c: Counts) => Object.fromEntries(KINDS.map((k) => [k, Math.round(c[k] / st.requests)])) as Counts;
   return { outside: per(st.outside), inside: per(st.inside), transactions: Math.round(st.transactions / st.requests) };
 }
 const total = (s: Shape) => KINDS.reduce((a, k) => a + s.outside[k] + s.inside[k], 0) + 2 * s.transactions;
-const exact = (st: ServerStats) => (KINDS.reduce((a, k) => a + st.outside[k] + st.inside[k], 0) + 2 * st.transactions) / st.requests;
+const exact = (st: RouteStats) => (KINDS.reduce((a, k) => a + st.outside[k] + st.inside[k], 0) + 2 * st.transactions) / st.requests;
 function describe(s: Shape): string {
   const part = (c: Counts) =>
     KINDS.filter((k) => c[k] > 0)
@@ -351,8 +196,8 @@ interface RouteCase {
   id: RouteId;
   label: string;
   expect: number;
-  app: (i: number) => { method: 'GET' | 'POST'; path: string; headers?: Record<string, string>; body?: string };
-  bare: (i: number) => { method: 'GET' | 'POST'; path: string; headers?: Record<string, string>; body?: string };
+  app: (i: number) => LoadRequest;
+  bare: (i: number) => LoadRequest;
   /** Requests each run makes (ballots: at most one per voter). */
   perRun: number;
 }
@@ -361,12 +206,10 @@ export const routes: Benchmark = {
   id: 'routes',
   title: 'API routes under load next to bare routes with the same statements',
   async run(log) {
-    const loadBefore = os.loadavg();
+    const loadBefore = loadAverage();
     const s = await scratchApp();
-    const servers: ServerHandle[] = [];
-    const dbUrl = new URL(BENCH_DATABASE_URL);
-    dbUrl.pathname = `/${s.dbName}`;
-    const databaseUrl = dbUrl.toString();
+    const servers: RouteServer[] = [];
+    const databaseUrl = databaseUrlOf(s.dbName);
     try {
       log(`routes: scratch database ${s.dbName}`);
       const t0 = performance.now();
@@ -477,34 +320,34 @@ export const routes: Benchmark = {
       ];
 
       // 1. Count each app route's statements (one connection, so BEGIN/COMMIT bracket one request's own).
-      const appServer = await startServer({ mode: 'app', databaseUrl });
+      const appServer = await startRouteServer({ mode: 'app', databaseUrl });
       servers.push(appServer);
       const shapes: Partial<Record<RouteId, Shape>> = {};
       const exactCounts: Partial<Record<RouteId, number>> = {};
       let createI = 0;
       for (const c of cases) {
         await appServer.reset();
-        await appServer.count(true);
+        await appServer.record(true);
         const offset = createI;
         const r = await drive({ url: appServer.url, amount: COUNT_REQUESTS, connections: 1, expect: c.expect, build: (i) => c.app(offset + i) });
         createI += COUNT_REQUESTS;
-        await appServer.count(false);
-        if (r.bad || r.errors) throw new Error(`${c.id} (counting): ${JSON.stringify(r.statuses)}, ${r.errors} errors`);
+        await appServer.record(false);
+        assertClean(r, `${c.id} (counting)`);
         const st = await appServer.stats();
         shapes[c.id] = shapeOf(st);
         exactCounts[c.id] = exact(st);
         log(`routes: ${c.id}: ${fmt(exact(st), 2)} statements per request: ${describe(shapeOf(st))}`);
       }
-      const bareServer = await startServer({ mode: 'bare', databaseUrl, shapes });
+      const bareServer = await startRouteServer({ mode: 'bare', databaseUrl, shapes });
       servers.push(bareServer);
       // The bare routes' own counts, checked rather than assumed.
       const bareCounts: Partial<Record<RouteId, number>> = {};
       for (const c of cases) {
         await bareServer.reset();
-        await bareServer.count(true);
+        await bareServer.record(true);
         const r = await drive({ url: bareServer.url, amount: 20, connections: 1, expect: c.expect, build: (i) => c.bare(1_000_000 + i) });
-        await bareServer.count(false);
-        if (r.bad || r.errors) throw new Error(`bare ${c.id} (counting): ${JSON.stringify(r.statuses)}, ${r.errors} errors`);
+        await bareServer.record(false);
+        assertClean(r, `bare ${c.id} (counting)`);
         const st = await bareServer.stats();
         bareCounts[c.id] = exact(st);
         const want = total(shapes[c.id] as Shape);
@@ -538,7 +381,7 @@ export const routes: Benchmark = {
             const r = await drive({ url: server.url, amount: c.perRun, connections: CONNECTIONS, expect: c.expect, build: (i) => build(off + i) });
             if (kind === 'app') createI += c.perRun;
             else bareI += c.perRun;
-            if (r.bad || r.errors) throw new Error(`${kind} ${c.id} round ${round}: ${JSON.stringify(r.statuses)}, ${r.errors} errors`);
+            assertClean(r, `${kind} ${c.id} round ${round}`);
             const st = await server.stats();
             runs.push({ id: c.id, kind, round, r, rss: st.rss, cpuMs: st.cpuMs });
             log(`routes: ${c.id} ${kind} round ${round}: ${fmt(r.rps)} req/s, p50 ${ms1(r.p50)} ms, p99 ${ms1(r.p99)} ms, RSS ${mib(st.rss)}`);
@@ -548,7 +391,7 @@ export const routes: Benchmark = {
       const recorded = Number((await sql<{ n: number }>`SELECT count(*)::int AS n FROM fund_ballots WHERE request_id = ${request.id}::uuid`.execute(s.db)).rows[0]?.n);
       const expectedBallots = COUNT_REQUESTS + ROUNDS * ballotsPerRun;
       if (recorded !== expectedBallots) throw new Error(`${recorded} ballots recorded, ${expectedBallots} cast`);
-      const loadAfter = os.loadavg();
+      const loadAfter = loadAverage();
 
       /* Report */
       const rpsOf = (id: RouteId, kind: 'app' | 'bare') => {
@@ -563,8 +406,8 @@ export const routes: Benchmark = {
           `(bare Fastify, no plugins) each listen on 127.0.0.1 in their own child process with the same pool size (10); autocannon sends fixed request counts over ` +
           `${CONNECTIONS} keep-alive connections from this process, after a warm-up of ${WARMUP} (ticket routes). Tickets are created by the managers of 100 communities ` +
           `in turn; the list is the first page (50, newest first) of one community as its manager; each ballot is a different owner's first, with their own token ` +
-          `(${fmt(ballotsPerRun)} per run; the bare route's voters are others, into its own table). Load average ${loadBefore.map((x) => fmt(x, 1)).join(' / ')} before, ` +
-          `${loadAfter.map((x) => fmt(x, 1)).join(' / ')} after, on ${os.cpus().length} logical CPUs. Sizes: \`BENCH_TICKETS\`, \`BENCH_COMMUNITIES\`, \`BENCH_UNITS\`, ` +
+          `(${fmt(ballotsPerRun)} per run; the bare route's voters are others, into its own table). Load average ${loadBefore} before, ` +
+          `${loadAfter} after, on ${os.cpus().length} logical CPUs. Sizes: \`BENCH_TICKETS\`, \`BENCH_COMMUNITIES\`, \`BENCH_UNITS\`, ` +
           `\`BENCH_ROUTE_REQUESTS\`, \`BENCH_CONNECTIONS\`; run alone with \`npm run bench -- routes\`.`,
         '',
         '### Statements per request (counted on the app, one connection, Kysely query log)',
@@ -617,11 +460,5 @@ export const routes: Benchmark = {
   },
 };
 
-// Started as a child by startServer(): serve until told to close.
-const spec = process.env[SERVER_ENV];
-if (spec && process.send && import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  serve(JSON.parse(spec) as ServerSpec).catch((err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  });
-}
+// Started as a child by startRouteServer(): serve until told to close.
+runAsChild(SERVER_ENV, import.meta.url, serve);

@@ -1,10 +1,9 @@
-import { fork, type ChildProcess } from 'node:child_process';
 import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { Queue, Worker } from 'bullmq';
 import { sql } from 'kysely';
 import { pino } from 'pino';
@@ -17,9 +16,9 @@ import { createQueue } from '../src/jobs/queue.js';
 import { createRedis } from '../src/lib/redis.js';
 import { notificationJobId } from '../src/modules/timers/relay.js';
 import { startWorkers } from '../workers/worker.js';
-import { BENCH_DATABASE_URL, BENCH_REDIS_URL, fmt, managedCommunity, mib, scratchApp, type Benchmark } from './scratch.js';
-import { closeChild, envInt, nextMessage } from './child.js';
-import { drive, type Load } from './routes.js';
+import { BENCH_REDIS_URL, fmt, managedCommunity, mib, scratchApp, type Benchmark } from './scratch.js';
+import { envInt } from './child.js';
+import { assertClean, databaseUrlOf, drive, forkSelf, loadAverage, ms1, runAsChild, type Load } from './load.js';
 
 /**
  * The scaling curve of docs/SCALING.md (issue 7): on this machine, how throughput grows with
@@ -185,25 +184,20 @@ interface Handle {
 }
 
 async function start(spec: ChildSpec): Promise<Handle> {
-  const child: ChildProcess = fork(SELF, [], { execArgv: ['--import', 'tsx'], env: { ...process.env, [CHILD_ENV]: JSON.stringify(spec) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const next = <T extends FromChild['type']>(type: T) => nextMessage<FromChild, T>(child, type, `the ${spec.role} child`);
-  const ready = await next('ready');
+  const link = forkSelf<FromChild, ToChild>(SELF, CHILD_ENV, spec, `the ${spec.role} child`, 15_000);
+  const ready = await link.next('ready');
   return {
     port: ready.port,
     async stats() {
-      const answer = next('stats');
-      child.send({ type: 'stats' } satisfies ToChild);
-      const s = await answer;
+      const s = await link.ask({ type: 'stats' }, 'stats');
       return { rss: s.rss, cpuMs: s.cpuMs };
     },
-    close: () => closeChild(child, 15_000),
+    close: link.close,
   };
 }
 
 /* ------------------------------------------------------------------------------------------- */
 /* The run                                                                                       */
-
-const ms1 = (n: number) => fmt(n, n < 10 ? 2 : 1);
 
 async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<number> {
   const t0 = performance.now();
@@ -218,11 +212,9 @@ export const scaling: Benchmark = {
   id: 'scaling',
   title: 'Scaling on this machine: 1, 2, 4 API processes and 1, 2, 4 worker processes',
   async run(log) {
-    const loadBefore = os.loadavg();
+    const loadBefore = loadAverage();
     const s = await scratchApp();
-    const dbUrl = new URL(BENCH_DATABASE_URL);
-    dbUrl.pathname = `/${s.dbName}`;
-    const databaseUrl = dbUrl.toString();
+    const databaseUrl = databaseUrlOf(s.dbName);
     // Hash-tagged: every key of these queues lands in one Redis Cluster slot, as BullMQ's Lua scripts need.
     const prefix = `{bench-${randomBytes(4).toString('hex')}}`;
     const children: Handle[] = [];
@@ -287,7 +279,7 @@ export const scaling: Benchmark = {
           await drive({ url, amount: WARMUP, connections: CONNECTIONS, expect, build: builders[route] });
           const before = await h.stats();
           const r = await drive({ url, amount: REQUESTS, connections: CONNECTIONS, expect, build: builders[route] });
-          if (r.bad || r.errors) throw new Error(`api ×${n} ${route}: ${JSON.stringify(r.statuses)}, ${r.errors} errors`);
+          assertClean(r, `api ×${n} ${route}`);
           const after = await h.stats();
           api.push({ processes: n, route, r, rss: after.rss, cpuMs: after.cpuMs - before.cpuMs });
           log(`scaling: API ×${n} ${route}: ${fmt(r.rps)} req/s, p50 ${ms1(r.p50)} ms, p99 ${ms1(r.p99)} ms, RSS ${mib(after.rss)} in all`);
@@ -377,7 +369,7 @@ export const scaling: Benchmark = {
         await main.close().catch(() => {});
         connection.disconnect();
       }
-      const loadAfter = os.loadavg();
+      const loadAfter = loadAverage();
 
       /* Report */
       const base = (route: string, n: number, f: (p: ApiPoint) => number) => {
@@ -398,7 +390,7 @@ export const scaling: Benchmark = {
           `Email: ${fmt(EMAILS)} pending email notifications and their \`notification.send\` jobs; each process runs Upkeep's \`startWorkers\` (email concurrency ${Math.min(CONCURRENCY * 2, 20)}, rate limit raised to 10,000/s), ` +
           `which claims the row, sends through nodemailer to an SMTP sink in the bench process and marks the row sent; done when every row is \`sent\` and the sink has every message. ` +
           `BullMQ prefix hash-tagged (\`{bench-…}\`). ${os.cpus().length} logical CPUs shared by PostgreSQL, Redis, the load generator, the sink and the processes measured; ` +
-          `load average ${loadBefore.map((x) => fmt(x, 1)).join(' / ')} before, ${loadAfter.map((x) => fmt(x, 1)).join(' / ')} after. ` +
+          `load average ${loadBefore} before, ${loadAfter} after. ` +
           'Sizes: `BENCH_SCALING_REQUESTS`, `BENCH_SCALING_CONNECTIONS`, `BENCH_SCALING_JOBS`, `BENCH_SCALING_EMAILS`, `BENCH_SCALING_CONCURRENCY`, `BENCH_SCALING_COMMUNITIES`, `BENCH_SCALING_TICKETS`.',
         '',
         '### API processes',
@@ -430,17 +422,6 @@ export const scaling: Benchmark = {
 };
 
 // Started as a child by start(), or as a cluster worker of the API child.
-const specText = process.env[CHILD_ENV];
-if (specText && process.send && import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const spec = JSON.parse(specText) as ChildSpec;
-  const main =
-    spec.role === 'api'
-      ? cluster.isPrimary
-        ? apiPrimary(spec)
-        : apiWorker(spec, Number(process.env.UPKEEP_BENCH_SCALING_PORT))
-      : queueWorker(spec);
-  main.catch((err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  });
-}
+runAsChild<ChildSpec>(CHILD_ENV, import.meta.url, (spec) =>
+  spec.role === 'api' ? (cluster.isPrimary ? apiPrimary(spec) : apiWorker(spec, Number(process.env.UPKEEP_BENCH_SCALING_PORT))) : queueWorker(spec),
+);
