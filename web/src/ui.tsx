@@ -242,3 +242,61 @@ export function TallyBar({
     </figure>
   );
 }
+
+/** A filter <select> of [value, label] pairs; `name` is set only where a page's forms or tests rely on it. */
+export function FilterSelect({ label, name, value, options, onPick }: { label: string; name?: string; value: string; options: ReadonlyArray<readonly [string, string]>; onPick: (v: string) => void }) {
+  return (
+    <select aria-label={label} name={name} value={value} onChange={(e) => onPick((e.target as HTMLSelectElement).value)}>
+      {options.map(([v, l]) => (
+        <option key={v} value={v}>
+          {l}
+        </option>
+      ))}
+    </select>
+  );
+}
+
+/** A column heading: its label, or [label, class] for a column with a class (e.g. hidden on small screens). */
+export type Column = string | readonly [string, string];
+
+/** The shape every list page shares: error with retry, loading until the first page, then the table (with a "none" row when `empty` is given). */
+export function ListTable<T>({
+  res,
+  testid,
+  columns,
+  row,
+  empty,
+}: {
+  res: { data: { items: T[] } | undefined; error: unknown; loading: boolean; reload: () => void };
+  testid: string;
+  columns: readonly Column[];
+  row: (item: T) => ComponentChildren;
+  empty?: string;
+}) {
+  return (
+    <>
+      <ErrorBox error={res.error} onRetry={res.reload} />
+      {res.loading && !res.data ? (
+        <Loading />
+      ) : (
+        <table class="list" data-testid={testid}>
+          <thead>
+            <tr>
+              {columns.map((c, i) => (typeof c === 'string' ? <th key={i}>{c}</th> : <th key={i} class={c[1]}>{c[0]}</th>))}
+            </tr>
+          </thead>
+          <tbody>
+            {res.data?.items.map(row)}
+            {empty !== undefined && res.data?.items.length === 0 && (
+              <tr>
+                <td colSpan={columns.length} class="muted">
+                  {empty}
+                </td>
+              </tr>
+            )}
+          </tbody>
+        </table>
+      )}
+    </>
+  );
+}

@@ -3,7 +3,7 @@ import { get, post } from '../lib/api.js';
 import { lang, t, tk, type MsgKey } from '../lib/i18n.js';
 import { dateOnly, dateTime, m2, pct, toCents, yuan } from '../lib/format.js';
 import { navigate, setQuery, useLocation } from '../lib/router.js';
-import { Badge, Card, ErrorBox, Link, Loading, TallyBar, useAsync, useDraft, usePages, useSession } from '../ui.js';
+import { Badge, Card, ErrorBox, FilterSelect, Link, ListTable, Loading, TallyBar, useAsync, useDraft, usePages, useSession } from '../ui.js';
 
 export interface Check {
   numerator: number;
@@ -66,6 +66,7 @@ export interface FundDetail extends FundRequest {
 
 const SOURCES = ['maintenance_fund', 'government_subsidy', 'street_community', 'property_company', 'contractor_concession', 'other'];
 const DECISIONS = ['use_fund', 'raise_fund', 'renovation', 'change_use'];
+const FUND_STATUSES = ['draft', 'voting', 'passed', 'rejected', 'no_quorum', 'public_notice', 'emergency_review', 'approved', 'in_works', 'accepted', 'settled', 'closed', 'withdrawn'];
 const EMERGENCIES = ['roof_leak', 'elevator_danger', 'water_pump_failure', 'facade_falling', 'drainage_failure', 'fire_system_failure'];
 const EMERGENCY_NAMES: Record<string, [string, string]> = {
   roof_leak: ['屋面防水损坏渗漏', 'Roof leak'],
@@ -161,53 +162,32 @@ export function FundListPage() {
       }
     >
       <div class="filters">
-        <select aria-label={t('status')} value={status} onChange={(e) => setQuery({ status: (e.target as HTMLSelectElement).value })}>
-          <option value="">{t('all')}</option>
-          {['draft', 'voting', 'passed', 'rejected', 'no_quorum', 'public_notice', 'emergency_review', 'approved', 'in_works', 'accepted', 'settled', 'closed', 'withdrawn'].map((s) => (
-            <option key={s} value={s}>
-              {tk('fs_', s)}
-            </option>
-          ))}
-        </select>
+        <FilterSelect
+          label={t('status')}
+          value={status}
+          options={[['', t('all')], ...FUND_STATUSES.map((s) => [s, tk('fs_', s)] as const)]}
+          onPick={(v) => setQuery({ status: v })}
+        />
       </div>
-      <ErrorBox error={list.error} onRetry={list.reload} />
-      {list.loading && !list.data ? (
-        <Loading />
-      ) : (
-        <table class="list" data-testid="fund-list">
-          <thead>
-            <tr>
-              <th>#</th>
-              <th>{t('title')}</th>
-              <th>{t('status')}</th>
-              <th>{t('budget')}</th>
-              <th class="hide-sm">{t('decisionType')}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {list.data?.items.map((r) => (
-              <tr key={r.id} class="clickable" onClick={() => navigate(`/funds/${r.id}`)}>
-                <td>{r.ref}</td>
-                <td>
-                  <Link href={`/funds/${r.id}`}>{r.title}</Link>
-                </td>
-                <td>
-                  <FundStatus status={r.status} />
-                </td>
-                <td>{yuan(r.budgetCents)}</td>
-                <td class="hide-sm">{tk('dt_', r.decisionType)}</td>
-              </tr>
-            ))}
-            {list.data?.items.length === 0 && (
-              <tr>
-                <td colSpan={5} class="muted">
-                  {t('none')}
-                </td>
-              </tr>
-            )}
-          </tbody>
-        </table>
-      )}
+      <ListTable
+        res={list}
+        testid="fund-list"
+        columns={['#', t('title'), t('status'), t('budget'), [t('decisionType'), 'hide-sm']]}
+        empty={t('none')}
+        row={(r) => (
+          <tr key={r.id} class="clickable" onClick={() => navigate(`/funds/${r.id}`)}>
+            <td>{r.ref}</td>
+            <td>
+              <Link href={`/funds/${r.id}`}>{r.title}</Link>
+            </td>
+            <td>
+              <FundStatus status={r.status} />
+            </td>
+            <td>{yuan(r.budgetCents)}</td>
+            <td class="hide-sm">{tk('dt_', r.decisionType)}</td>
+          </tr>
+        )}
+      />
       {list.pager}
     </Card>
   );
