@@ -3,35 +3,13 @@ import { get, post } from '../lib/api.js';
 import { lang, t, tk, type MsgKey } from '../lib/i18n.js';
 import { dateOnly, dateTime, m2, pct, toCents, yuan } from '../lib/format.js';
 import { navigate, setQuery, useLocation } from '../lib/router.js';
+import { DECISION_TYPES, type TallyResult, type ThresholdCheck } from '../../../src/modules/funds/tally.js';
 import { Badge, Card, ErrorBox, FilterSelect, Link, ListTable, Loading, TallyBar, useAsync, useDraft, usePages, useSession } from '../ui.js';
 
-export interface Check {
-  numerator: number;
-  denominator: number;
-  inclusive: boolean;
-  part: number;
-  whole: number;
-  met: boolean;
-}
-export interface Tally {
-  decisionType: string;
-  totalArea: number;
-  totalHeadcount: number;
-  participatingArea: number;
-  participatingHeadcount: number;
-  agreeArea: number;
-  agreeHeadcount: number;
-  disagreeArea: number;
-  disagreeHeadcount: number;
-  abstainArea: number;
-  abstainHeadcount: number;
-  notVotedArea: number;
-  notVotedHeadcount: number;
-  quorum: { area: Check; headcount: Check; met: boolean };
-  approval: { area: Check; headcount: Check; met: boolean };
-  outcome: 'passed' | 'rejected' | 'no_quorum';
-  reasoning: Array<{ zh: string; en: string }>;
-}
+// The tally is the server's own TallyResult (the API sends it whole): tally.ts is pure, with no
+// imports at all, so the console takes its types and decision types from it rather than copies.
+export type Check = ThresholdCheck;
+export type Tally = TallyResult;
 export interface FundRequest {
   id: string;
   ref: number;
@@ -65,7 +43,6 @@ export interface FundDetail extends FundRequest {
 }
 
 const SOURCES = ['maintenance_fund', 'government_subsidy', 'street_community', 'property_company', 'contractor_concession', 'other'];
-const DECISIONS = ['use_fund', 'raise_fund', 'renovation', 'change_use'];
 const FUND_STATUSES = ['draft', 'voting', 'passed', 'rejected', 'no_quorum', 'public_notice', 'emergency_review', 'approved', 'in_works', 'accepted', 'settled', 'closed', 'withdrawn'];
 const EMERGENCIES = ['roof_leak', 'elevator_danger', 'water_pump_failure', 'facade_falling', 'drainage_failure', 'fire_system_failure'];
 const EMERGENCY_NAMES: Record<string, [string, string]> = {
@@ -306,7 +283,7 @@ export function FundNewPage() {
           <label>
             {t('decisionType')}
             <select name="decisionType" value={f.decisionType} onChange={(e) => setF({ ...f, decisionType: (e.target as HTMLSelectElement).value })}>
-              {DECISIONS.map((d) => (
+              {DECISION_TYPES.map((d) => (
                 <option key={d} value={d}>
                   {tk('dt_', d)}
                 </option>
