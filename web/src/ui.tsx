@@ -300,3 +300,26 @@ export function ListTable<T>({
     </>
   );
 }
+
+/**
+ * One request at a time from a form or button: `busy` while it runs (to disable the controls), its
+ * error kept for an ErrorBox until the next try. `run` resolves true when the request succeeded.
+ */
+export function useAction() {
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const run = async (fn: () => Promise<unknown>): Promise<boolean> => {
+    setBusy(true);
+    setError(null);
+    try {
+      await fn();
+      return true;
+    } catch (err) {
+      setError(err);
+      return false;
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { error, setError, busy, run };
+}

@@ -4,7 +4,7 @@ import { lang, t, tk, type MsgKey } from '../lib/i18n.js';
 import { dateOnly, dateTime, m2, pct, toCents, yuan } from '../lib/format.js';
 import { navigate, setQuery, useLocation } from '../lib/router.js';
 import { DECISION_TYPES, type TallyResult, type ThresholdCheck } from '../../../src/modules/funds/tally.js';
-import { Badge, Card, ErrorBox, FilterSelect, Link, ListTable, Loading, TallyBar, useAsync, useDraft, usePages, useSession } from '../ui.js';
+import { Badge, Card, ErrorBox, FilterSelect, Link, ListTable, Loading, TallyBar, useAction, useAsync, useDraft, usePages, useSession } from '../ui.js';
 
 // The tally is the server's own TallyResult (the API sends it whole): tally.ts is pure, with no
 // imports at all, so the console takes its types and decision types from it rather than copies.
@@ -215,8 +215,7 @@ export function FundNewPage() {
     funding: [{ source: 'maintenance_fund', amount: '' }],
   };
   const [f, setF, clear] = useDraft<FundDraft>(`fund.${communityId}`, initial);
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
+  const { error, setError, busy, run } = useAction();
   const budget = f.budgetLines.reduce((s, l) => s + (toCents(l.amount) || 0), 0);
   const funded = f.funding.reduce((s, l) => s + (toCents(l.amount) || 0), 0);
   const mismatch = budget !== funded;
@@ -228,8 +227,7 @@ export function FundNewPage() {
           e.preventDefault();
           setError(null);
           if (mismatch) return;
-          setBusy(true);
-          try {
+          await run(async () => {
             const r = await post<{ id: string }>('/fund-requests', {
               communityId,
               title: f.title.trim(),
@@ -245,11 +243,7 @@ export function FundNewPage() {
             });
             clear();
             navigate(`/funds/${r.id}`);
-          } catch (err) {
-            setError(err);
-          } finally {
-            setBusy(false);
-          }
+          });
         }}
       >
         <label>
@@ -397,8 +391,7 @@ export function FundDetailPage({ params }: { params: Record<string, string> }) {
   const { roles } = useSession();
   const id = params.id as string;
   const d = useAsync(() => get<FundDetail>(`/fund-requests/${id}`), [id]);
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
+  const { error, busy, run } = useAction();
   const [reason, setReason] = useState('');
   const [closesAt, setClosesAt] = useState(() => new Date(Date.now() + 14 * 86_400_000).toISOString().slice(0, 10));
   const [actual, setActual] = useState('');
@@ -411,18 +404,11 @@ export function FundDetailPage({ params }: { params: Record<string, string> }) {
   if (d.loading && !d.data) return <Loading />;
   if (d.error && !d.data) return <ErrorBox error={d.error} onRetry={d.reload} />;
   const r = d.data as FundDetail;
-  const act = async (fn: () => Promise<unknown>) => {
-    setBusy(true);
-    setError(null);
-    try {
+  const act = (fn: () => Promise<unknown>) =>
+    run(async () => {
       await fn();
       d.reload();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
-  };
+    });
   const move = (to: string) =>
     act(() =>
       post(`/fund-requests/${id}/transitions`, {

@@ -3,7 +3,7 @@ import { download, get, patch, post, request } from '../lib/api.js';
 import { CATEGORIES, UserError, cat, t, tk, type MsgKey } from '../lib/i18n.js';
 import { dateTime, duration } from '../lib/format.js';
 import { navigate, setQuery, useLocation } from '../lib/router.js';
-import { Badge, Card, ErrorBox, FilterSelect, Link, ListTable, Loading, useAsync, useDraft, usePages, useSession } from '../ui.js';
+import { Badge, Card, ErrorBox, FilterSelect, Link, ListTable, Loading, useAction, useAsync, useDraft, usePages, useSession } from '../ui.js';
 
 export interface Ticket {
   id: string;
@@ -232,28 +232,18 @@ export function TicketDetailPage({ params }: { params: Record<string, string> })
   const [comment, setComment, clearComment] = useDraft(`comment.${id}`, { body: '', internal: false });
   const [reason, setReason] = useState('');
   const [holdReason, setHoldReason] = useState('awaiting_parts');
-  const [actionError, setActionError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
+  const { error: actionError, setError: setActionError, busy, run } = useAction();
   const [file, setFile] = useState<File | null>(null);
 
   if (ticket.loading && !ticket.data) return <Loading />;
   if (ticket.error && !ticket.data) return <ErrorBox error={ticket.error} onRetry={ticket.reload} />;
   const tkt = ticket.data as TicketDetail;
 
-  const act = async (fn: () => Promise<unknown>) => {
-    setBusy(true);
-    setActionError(null);
-    try {
+  const act = (fn: () => Promise<unknown>) =>
+    run(async () => {
       await fn();
       ticket.reload();
-      return true;
-    } catch (err) {
-      setActionError(err);
-      return false;
-    } finally {
-      setBusy(false);
-    }
-  };
+    });
   const move = (to: string) =>
     act(async () => {
       const needsReason = to === 'cancelled' || to === 'reopened';
@@ -448,8 +438,7 @@ export function TicketDetailPage({ params }: { params: Record<string, string> })
 export function ReportFaultPage() {
   const { communityId, roles } = useSession();
   const [form, setForm, clear] = useDraft('report', { title: '', description: '', category: 'other', priority: 'P3' });
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
+  const { error, busy, run } = useAction();
   const owner = roles.length === 1 && roles[0] === 'owner';
   return (
     <Card title={t('reportFault')}>
@@ -457,17 +446,11 @@ export function ReportFaultPage() {
         class="form"
         onSubmit={async (e) => {
           e.preventDefault();
-          setBusy(true);
-          setError(null);
-          try {
+          await run(async () => {
             const created = await post<{ id: string }>('/tickets', { communityId, title: form.title.trim(), description: form.description.trim() || undefined, category: form.category, ...(owner ? {} : { priority: form.priority }) });
             clear();
             navigate(`/tickets/${created.id}`);
-          } catch (err) {
-            setError(err);
-          } finally {
-            setBusy(false);
-          }
+          });
         }}
       >
         <label>
