@@ -323,3 +323,38 @@ export function useAction() {
   };
   return { error, setError, busy, run };
 }
+
+/** Checkbox chips choosing ids from a list (a fund request's buildings, its facilities). */
+export function ChipChecks({ name, items, chosen, onChange }: { name: string; items: ReadonlyArray<{ id: string; name: string }> | undefined; chosen: string[]; onChange: (ids: string[]) => void }) {
+  return (
+    <div class="chips">
+      {items?.map((x) => (
+        <label key={x.id} class="chip">
+          <input type="checkbox" name={name} value={x.id} checked={chosen.includes(x.id)} onChange={(e) => onChange((e.target as HTMLInputElement).checked ? [...chosen, x.id] : chosen.filter((y) => y !== x.id))} />
+          {x.name}
+        </label>
+      ))}
+    </div>
+  );
+}
+
+/** Editable rows (budget lines, funding sources): Remove on each while more than one is left, then "Add line" appending `blank`. */
+export function RowsEditor<T extends object>({ rows, onChange, blank, render }: { rows: T[]; onChange: (rows: T[]) => void; blank: T; render: (row: T, set: (patch: Partial<T>) => void, i: number) => ComponentChildren }) {
+  return (
+    <>
+      {rows.map((row, i) => (
+        <div class="row" key={i}>
+          {render(row, (patch) => onChange(rows.map((x, j) => (j === i ? { ...x, ...patch } : x))), i)}
+          {rows.length > 1 && (
+            <button type="button" class="link" onClick={() => onChange(rows.filter((_, j) => j !== i))}>
+              {t('remove')}
+            </button>
+          )}
+        </div>
+      ))}
+      <button type="button" onClick={() => onChange([...rows, blank])}>
+        {t('addLine')}
+      </button>
+    </>
+  );
+}

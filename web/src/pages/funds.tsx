@@ -4,7 +4,7 @@ import { lang, t, tk, type MsgKey } from '../lib/i18n.js';
 import { dateOnly, dateTime, m2, pct, toCents, yuan } from '../lib/format.js';
 import { navigate, setQuery, useLocation } from '../lib/router.js';
 import { DECISION_TYPES, type TallyResult, type ThresholdCheck } from '../../../src/modules/funds/tally.js';
-import { Badge, Card, ErrorBox, FilterSelect, Link, ListTable, Loading, TallyBar, useAction, useAsync, useDraft, usePages, useSession } from '../ui.js';
+import { Badge, Card, ChipChecks, ErrorBox, FilterSelect, Link, ListTable, Loading, RowsEditor, TallyBar, useAction, useAsync, useDraft, usePages, useSession } from '../ui.js';
 
 // The tally is the server's own TallyResult (the API sends it whole): tally.ts is pure, with no
 // imports at all, so the console takes its types and decision types from it rather than copies.
@@ -288,20 +288,7 @@ export function FundNewPage() {
         <fieldset>
           <legend>{t('scope')}</legend>
           <ErrorBox error={buildings.error} />
-          <div class="chips">
-            {buildings.data?.items.map((b) => (
-              <label key={b.id} class="chip">
-                <input
-                  type="checkbox"
-                  name="building"
-                  value={b.id}
-                  checked={f.buildingIds.includes(b.id)}
-                  onChange={(e) => setF({ ...f, buildingIds: (e.target as HTMLInputElement).checked ? [...f.buildingIds, b.id] : f.buildingIds.filter((x) => x !== b.id) })}
-                />
-                {b.name}
-              </label>
-            ))}
-          </div>
+          <ChipChecks name="building" items={buildings.data?.items} chosen={f.buildingIds} onChange={(ids) => setF({ ...f, buildingIds: ids })} />
         </fieldset>
         <label>
           {t('contractor')}
@@ -318,64 +305,45 @@ export function FundNewPage() {
           <legend>{t('linkedFacilities')}</legend>
           {f.path === 'emergency' && <div class="muted small">{t('emergencyNeedsLink')}</div>}
           <ErrorBox error={facilities.error} />
-          <div class="chips">
-            {facilities.data?.items.map((x) => (
-              <label key={x.id} class="chip">
-                <input
-                  type="checkbox"
-                  name="facility"
-                  value={x.id}
-                  checked={f.facilityIds.includes(x.id)}
-                  onChange={(e) => setF({ ...f, facilityIds: (e.target as HTMLInputElement).checked ? [...f.facilityIds, x.id] : f.facilityIds.filter((y) => y !== x.id) })}
-                />
-                {x.name}
-              </label>
-            ))}
-          </div>
+          <ChipChecks name="facility" items={facilities.data?.items} chosen={f.facilityIds} onChange={(ids) => setF({ ...f, facilityIds: ids })} />
         </fieldset>
         <fieldset>
           <legend>
             {t('budgetLines')} · {t('budget')} {yuan(budget)}
           </legend>
-          {f.budgetLines.map((l, i) => (
-            <div class="row" key={i}>
-              <input aria-label={t('description')} name={`line-${i}-description`} required placeholder={t('description')} value={l.description} onInput={(e) => setF({ ...f, budgetLines: f.budgetLines.map((x, j) => (j === i ? { ...x, description: (e.target as HTMLInputElement).value } : x)) })} />
-              <input aria-label={t('amountYuan')} name={`line-${i}-amount`} required inputMode="decimal" placeholder={t('amountYuan')} value={l.amount} onInput={(e) => setF({ ...f, budgetLines: f.budgetLines.map((x, j) => (j === i ? { ...x, amount: (e.target as HTMLInputElement).value } : x)) })} />
-              {f.budgetLines.length > 1 && (
-                <button type="button" class="link" onClick={() => setF({ ...f, budgetLines: f.budgetLines.filter((_, j) => j !== i) })}>
-                  {t('remove')}
-                </button>
-              )}
-            </div>
-          ))}
-          <button type="button" onClick={() => setF({ ...f, budgetLines: [...f.budgetLines, { description: '', amount: '' }] })}>
-            {t('addLine')}
-          </button>
+          <RowsEditor
+            rows={f.budgetLines}
+            onChange={(budgetLines) => setF({ ...f, budgetLines })}
+            blank={{ description: '', amount: '' }}
+            render={(l, set, i) => (
+              <>
+                <input aria-label={t('description')} name={`line-${i}-description`} required placeholder={t('description')} value={l.description} onInput={(e) => set({ description: (e.target as HTMLInputElement).value })} />
+                <input aria-label={t('amountYuan')} name={`line-${i}-amount`} required inputMode="decimal" placeholder={t('amountYuan')} value={l.amount} onInput={(e) => set({ amount: (e.target as HTMLInputElement).value })} />
+              </>
+            )}
+          />
         </fieldset>
         <fieldset>
           <legend>
             {t('funding')} · {yuan(funded)}
           </legend>
-          {f.funding.map((l, i) => (
-            <div class="row" key={i}>
-              <select aria-label={t('funding')} name={`funding-${i}-source`} value={l.source} onChange={(e) => setF({ ...f, funding: f.funding.map((x, j) => (j === i ? { ...x, source: (e.target as HTMLSelectElement).value } : x)) })}>
-                {SOURCES.map((s) => (
-                  <option key={s} value={s}>
-                    {tk('src_', s)}
-                  </option>
-                ))}
-              </select>
-              <input aria-label={t('amountYuan')} name={`funding-${i}-amount`} inputMode="decimal" placeholder={t('amountYuan')} value={l.amount} onInput={(e) => setF({ ...f, funding: f.funding.map((x, j) => (j === i ? { ...x, amount: (e.target as HTMLInputElement).value } : x)) })} />
-              {f.funding.length > 1 && (
-                <button type="button" class="link" onClick={() => setF({ ...f, funding: f.funding.filter((_, j) => j !== i) })}>
-                  {t('remove')}
-                </button>
-              )}
-            </div>
-          ))}
-          <button type="button" onClick={() => setF({ ...f, funding: [...f.funding, { source: 'government_subsidy', amount: '' }] })}>
-            {t('addLine')}
-          </button>
+          <RowsEditor
+            rows={f.funding}
+            onChange={(funding) => setF({ ...f, funding })}
+            blank={{ source: 'government_subsidy', amount: '' }}
+            render={(l, set, i) => (
+              <>
+                <select aria-label={t('funding')} name={`funding-${i}-source`} value={l.source} onChange={(e) => set({ source: (e.target as HTMLSelectElement).value })}>
+                  {SOURCES.map((s) => (
+                    <option key={s} value={s}>
+                      {tk('src_', s)}
+                    </option>
+                  ))}
+                </select>
+                <input aria-label={t('amountYuan')} name={`funding-${i}-amount`} inputMode="decimal" placeholder={t('amountYuan')} value={l.amount} onInput={(e) => set({ amount: (e.target as HTMLInputElement).value })} />
+              </>
+            )}
+          />
           {mismatch && <div class="warn">{t('fundingMismatch', { a: (funded / 100).toFixed(2), b: (budget / 100).toFixed(2) })}</div>}
         </fieldset>
         <ErrorBox error={error} />
