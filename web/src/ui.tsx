@@ -303,9 +303,10 @@ export function ListTable<T>({
 
 /**
  * One request at a time from a form or button: `busy` while it runs (to disable the controls), its
- * error kept for an ErrorBox until the next try. `run` resolves true when the request succeeded.
+ * error kept for an ErrorBox until the next try. `run` resolves true when the request succeeded;
+ * `after` (a page's reload) runs after each success.
  */
-export function useAction() {
+export function useAction(after?: () => void) {
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   const run = async (fn: () => Promise<unknown>): Promise<boolean> => {
@@ -313,6 +314,7 @@ export function useAction() {
     setError(null);
     try {
       await fn();
+      after?.();
       return true;
     } catch (err) {
       setError(err);

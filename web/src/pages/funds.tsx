@@ -355,11 +355,31 @@ export function FundNewPage() {
   );
 }
 
+/** The budget lines and their total, on the request page and its printed notice. */
+function BudgetTable({ lines, total }: { lines: Array<{ description: string; amountCents: number }>; total: number }) {
+  return (
+    <table class="list">
+      <tbody>
+        {lines.map((l, i) => (
+          <tr key={i}>
+            <td>{l.description}</td>
+            <td class="num">{yuan(l.amountCents)}</td>
+          </tr>
+        ))}
+        <tr class="total">
+          <td>{t('budget')}</td>
+          <td class="num">{yuan(total)}</td>
+        </tr>
+      </tbody>
+    </table>
+  );
+}
+
 export function FundDetailPage({ params }: { params: Record<string, string> }) {
   const { roles } = useSession();
   const id = params.id as string;
   const d = useAsync(() => get<FundDetail>(`/fund-requests/${id}`), [id]);
-  const { error, busy, run } = useAction();
+  const { error, busy, run: act } = useAction(d.reload);
   const [reason, setReason] = useState('');
   const [closesAt, setClosesAt] = useState(() => new Date(Date.now() + 14 * 86_400_000).toISOString().slice(0, 10));
   const [actual, setActual] = useState('');
@@ -372,11 +392,6 @@ export function FundDetailPage({ params }: { params: Record<string, string> }) {
   if (d.loading && !d.data) return <Loading />;
   if (d.error && !d.data) return <ErrorBox error={d.error} onRetry={d.reload} />;
   const r = d.data as FundDetail;
-  const act = (fn: () => Promise<unknown>) =>
-    run(async () => {
-      await fn();
-      d.reload();
-    });
   const move = (to: string) =>
     act(() =>
       post(`/fund-requests/${id}/transitions`, {
@@ -447,20 +462,7 @@ export function FundDetailPage({ params }: { params: Record<string, string> }) {
       </Card>
       <div class="grid2">
         <Card title={t('budgetLines')}>
-          <table class="list">
-            <tbody>
-              {r.budgetLines.map((l) => (
-                <tr key={l.position}>
-                  <td>{l.description}</td>
-                  <td class="num">{yuan(l.amountCents)}</td>
-                </tr>
-              ))}
-              <tr class="total">
-                <td>{t('budget')}</td>
-                <td class="num">{yuan(r.budgetCents)}</td>
-              </tr>
-            </tbody>
-          </table>
+          <BudgetTable lines={r.budgetLines} total={r.budgetCents} />
         </Card>
         <Card title={t('funding')}>
           <FundingBars funding={r.funding} total={r.budgetCents} />
@@ -593,20 +595,7 @@ export function FundNoticePage({ params }: { params: Record<string, string> }) {
         {r.noticeEndsAt && ` · ${t('noticeEnds')}: ${dateTime(r.noticeEndsAt)}`}
       </p>
       <h3>{t('budgetLines')}</h3>
-      <table class="list">
-        <tbody>
-          {x.budgetLines.map((l, i) => (
-            <tr key={i}>
-              <td>{l.description}</td>
-              <td class="num">{yuan(l.amountCents)}</td>
-            </tr>
-          ))}
-          <tr class="total">
-            <td>{t('budget')}</td>
-            <td class="num">{yuan(r.budgetCents)}</td>
-          </tr>
-        </tbody>
-      </table>
+      <BudgetTable lines={x.budgetLines} total={r.budgetCents} />
       <h3>{t('funding')}</h3>
       <table class="list">
         <tbody>

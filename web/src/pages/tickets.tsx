@@ -232,18 +232,13 @@ export function TicketDetailPage({ params }: { params: Record<string, string> })
   const [comment, setComment, clearComment] = useDraft(`comment.${id}`, { body: '', internal: false });
   const [reason, setReason] = useState('');
   const [holdReason, setHoldReason] = useState('awaiting_parts');
-  const { error: actionError, setError: setActionError, busy, run } = useAction();
+  const { error: actionError, setError: setActionError, busy, run: act } = useAction(ticket.reload);
   const [file, setFile] = useState<File | null>(null);
 
   if (ticket.loading && !ticket.data) return <Loading />;
   if (ticket.error && !ticket.data) return <ErrorBox error={ticket.error} onRetry={ticket.reload} />;
   const tkt = ticket.data as TicketDetail;
 
-  const act = (fn: () => Promise<unknown>) =>
-    run(async () => {
-      await fn();
-      ticket.reload();
-    });
   const move = (to: string) =>
     act(async () => {
       const needsReason = to === 'cancelled' || to === 'reopened';
