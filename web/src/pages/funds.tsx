@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { get, post } from '../lib/api.js';
-import { lang, t, tk, type MsgKey } from '../lib/i18n.js';
+import { lang, named, t, tk, type MsgKey } from '../lib/i18n.js';
 import { dateOnly, dateTime, m2, pct, toCents, yuan } from '../lib/format.js';
 import { navigate, setQuery, useLocation } from '../lib/router.js';
 import { DECISION_TYPES, type TallyResult, type ThresholdCheck } from '../../../src/modules/funds/tally.js';
@@ -53,7 +53,7 @@ const EMERGENCY_NAMES: Record<string, [string, string]> = {
   drainage_failure: ['排水设施堵塞爆裂', 'Drainage collapse or burst'],
   fire_system_failure: ['消防设施失灵', 'Fire system failure'],
 };
-const emergencyName = (k: string | null) => (k ? EMERGENCY_NAMES[k]?.[lang === 'en' ? 1 : 0] ?? k : '');
+const emergencyName = named(EMERGENCY_NAMES);
 
 export function FundStatus({ status }: { status: string }) {
   return <Badge kind={`f-${status}`}>{tk('fs_', status)}</Badge>;
