@@ -14,7 +14,8 @@ function newest(path) {
 }
 
 const built = join(here, 'dist', 'index.html');
-const sources = Math.max(newest(join(here, 'src')), newest(join(here, 'index.html')), newest(join(here, 'vite.config.ts')));
+// The console also bundles the server's pure tally rules (src/modules/funds/tally.ts).
+const sources = Math.max(newest(join(here, 'src')), newest(join(here, 'index.html')), newest(join(here, 'vite.config.ts')), newest(join(here, '../src/modules/funds/tally.ts')));
 if (!force && existsSync(built) && statSync(built).mtimeMs >= sources) {
   console.log('web console: web/dist is up to date');
 } else {

@@ -270,6 +270,15 @@ describe('flow 3: the committee settles a request and an owner sees the ledger d
     await page.selectOption('select[name=contractorOrgId]', { label: '安防维保工程有限公司' });
     await page.fill('input[name=line-0-description]', '抢修更换控制板');
     await page.fill('input[name=line-0-amount]', '8000');
+    // A line added then removed leaves the first as typed (one Remove per row, none on a lone row).
+    const budget = page.locator('fieldset', { has: page.locator('input[name=line-0-amount]') });
+    await budget.getByRole('button', { name: '添加一行' }).click();
+    await page.fill('input[name=line-1-description]', '多余的一行');
+    expect(await budget.getByRole('button', { name: '删除' }).count()).toBe(2);
+    await budget.getByRole('button', { name: '删除' }).nth(1).click();
+    await expect.poll(() => page.locator('input[name=line-1-description]').count()).toBe(0);
+    expect(await budget.getByRole('button', { name: '删除' }).count()).toBe(0);
+    expect(await page.inputValue('input[name=line-0-amount]')).toBe('8000');
     // A mismatch between funding and budget is caught before anything is sent; nothing typed is lost.
     await page.fill('input[name=funding-0-amount]', '7000');
     await expect.poll(() => page.textContent('.warn')).toContain('须等于预算');

@@ -242,3 +242,121 @@ export function TallyBar({
     </figure>
   );
 }
+
+/** A filter <select> of [value, label] pairs; `name` is set only where a page's forms or tests rely on it. */
+export function FilterSelect({ label, name, value, options, onPick }: { label: string; name?: string; value: string; options: ReadonlyArray<readonly [string, string]>; onPick: (v: string) => void }) {
+  return (
+    <select aria-label={label} name={name} value={value} onChange={(e) => onPick((e.target as HTMLSelectElement).value)}>
+      {options.map(([v, l]) => (
+        <option key={v} value={v}>
+          {l}
+        </option>
+      ))}
+    </select>
+  );
+}
+
+/** A column heading: its label, or [label, class] for a column with a class (e.g. hidden on small screens). */
+export type Column = string | readonly [string, string];
+
+/** The shape every list page shares: error with retry, loading until the first page, then the table (with a "none" row when `empty` is given). */
+export function ListTable<T>({
+  res,
+  testid,
+  columns,
+  row,
+  empty,
+}: {
+  res: { data: { items: T[] } | undefined; error: unknown; loading: boolean; reload: () => void };
+  testid: string;
+  columns: readonly Column[];
+  row: (item: T) => ComponentChildren;
+  empty?: string;
+}) {
+  return (
+    <>
+      <ErrorBox error={res.error} onRetry={res.reload} />
+      {res.loading && !res.data ? (
+        <Loading />
+      ) : (
+        <table class="list" data-testid={testid}>
+          <thead>
+            <tr>
+              {columns.map((c, i) => (typeof c === 'string' ? <th key={i}>{c}</th> : <th key={i} class={c[1]}>{c[0]}</th>))}
+            </tr>
+          </thead>
+          <tbody>
+            {res.data?.items.map(row)}
+            {empty !== undefined && res.data?.items.length === 0 && (
+              <tr>
+                <td colSpan={columns.length} class="muted">
+                  {empty}
+                </td>
+              </tr>
+            )}
+          </tbody>
+        </table>
+      )}
+    </>
+  );
+}
+
+/**
+ * One request at a time from a form or button: `busy` while it runs (to disable the controls), its
+ * error kept for an ErrorBox until the next try. `run` resolves true when the request succeeded;
+ * `after` (a page's reload) runs after each success.
+ */
+export function useAction(after?: () => void) {
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const run = async (fn: () => Promise<unknown>): Promise<boolean> => {
+    setBusy(true);
+    setError(null);
+    try {
+      await fn();
+      after?.();
+      return true;
+    } catch (err) {
+      setError(err);
+      return false;
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { error, setError, busy, run };
+}
+
+/** Checkbox chips choosing ids from a list (a fund request's buildings, its facilities). */
+export function ChipChecks({ name, items, chosen, onChange }: { name: string; items: ReadonlyArray<{ id: string; name: string }> | undefined; chosen: string[]; onChange: (ids: string[]) => void }) {
+  return (
+    <div class="chips">
+      {items?.map((x) => (
+        <label key={x.id} class="chip">
+          <input type="checkbox" name={name} value={x.id} checked={chosen.includes(x.id)} onChange={(e) => onChange((e.target as HTMLInputElement).checked ? [...chosen, x.id] : chosen.filter((y) => y !== x.id))} />
+          {x.name}
+        </label>
+      ))}
+    </div>
+  );
+}
+
+/** Editable rows (budget lines, funding sources): Remove on each while more than one is left, then "Add line" appending `blank`. */
+export function RowsEditor<T extends object>({ rows, onChange, blank, render }: { rows: T[]; onChange: (rows: T[]) => void; blank: T; render: (row: T, set: (patch: Partial<T>) => void, i: number) => ComponentChildren }) {
+  return (
+    <>
+      {rows.map((row, i) => (
+        <div class="row" key={i}>
+          {render(row, (patch) => onChange(rows.map((x, j) => (j === i ? { ...x, ...patch } : x))), i)}
+          {rows.length > 1 && (
+            <button type="button" class="link" onClick={() => onChange(rows.filter((_, j) => j !== i))}>
+              {t('remove')}
+            </button>
+          )}
+        </div>
+      ))}
+      <button type="button" onClick={() => onChange([...rows, blank])}>
+        {t('addLine')}
+      </button>
+    </>
+  );
+}

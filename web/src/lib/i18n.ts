@@ -359,7 +359,9 @@ export const CATEGORY: Record<string, [string, string]> = {
   other: ['其他', 'Other'],
 };
 export const CATEGORIES = Object.keys(CATEGORY);
-export const cat = (c: string | null | undefined) => (c ? CATEGORY[c]?.[lang === 'en' ? 1 : 0] ?? c : '');
+/** A name from a [zh, en] table in the current language; the key itself where the table lacks it. */
+export const named = (table: Record<string, [string, string]>) => (k: string | null | undefined) => (k ? table[k]?.[lang === 'en' ? 1 : 0] ?? k : '');
+export const cat = named(CATEGORY);
 
 const FIELD: Record<string, [string, string]> = {
   email: ['邮箱', 'email'],

@@ -4,7 +4,7 @@ import { get } from '../lib/api.js';
 import { CATEGORIES, cat, lang, t, tk } from '../lib/i18n.js';
 import { dateOnly } from '../lib/format.js';
 import { setQuery, useLocation } from '../lib/router.js';
-import { Badge, Card, ErrorBox, Link, Loading, useAsync, usePages, useSession } from '../ui.js';
+import { Badge, Card, ErrorBox, FilterSelect, Link, ListTable, Loading, useAsync, usePages, useSession } from '../ui.js';
 
 interface Facility {
   id: string;
@@ -36,58 +36,36 @@ export function FacilitiesPage() {
       }
     >
       <div class="filters">
-        <select aria-label={t('category')} value={category} onChange={(e) => setQuery({ category: (e.target as HTMLSelectElement).value })}>
-          <option value="">{t('allCategories')}</option>
-          {CATEGORIES.map((c) => (
-            <option key={c} value={c}>
-              {cat(c)}
-            </option>
-          ))}
-        </select>
-        <select aria-label={t('status')} value={status} onChange={(e) => setQuery({ status: (e.target as HTMLSelectElement).value })}>
-          <option value="">{t('all')}</option>
-          {['operational', 'faulty', 'under_repair', 'decommissioned'].map((s) => (
-            <option key={s} value={s}>
-              {tk('fac_', s)}
-            </option>
-          ))}
-        </select>
+        <FilterSelect label={t('category')} value={category} options={[['', t('allCategories')], ...CATEGORIES.map((c) => [c, cat(c)] as const)]} onPick={(v) => setQuery({ category: v })} />
+        <FilterSelect
+          label={t('status')}
+          value={status}
+          options={[['', t('all')], ...['operational', 'faulty', 'under_repair', 'decommissioned'].map((s) => [s, tk('fac_', s)] as const)]}
+          onPick={(v) => setQuery({ status: v })}
+        />
       </div>
-      <ErrorBox error={list.error} onRetry={list.reload} />
-      {list.loading && !list.data ? (
-        <Loading />
-      ) : (
-        <table class="list" data-testid="facility-list">
-          <thead>
-            <tr>
-              <th>{t('name')}</th>
-              <th>{t('category')}</th>
-              <th class="hide-sm">{t('location')}</th>
-              <th>{t('status')}</th>
-              <th>{t('scanToReport')}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {list.data?.items.map((f) => (
-              <tr key={f.id}>
-                <td>{f.name}</td>
-                <td>{cat(f.category)}</td>
-                <td class="hide-sm">{f.location}</td>
-                <td>
-                  <Badge kind={`fac-${f.status}`}>{tk('fac_', f.status)}</Badge>
-                </td>
-                <td>
-                  {f.qrToken && (
-                    <a href={`/q/${encodeURIComponent(f.qrToken)}`} target="_blank" rel="noopener" data-testid="qr-link">
-                      /q/…
-                    </a>
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <ListTable
+        res={list}
+        testid="facility-list"
+        columns={[t('name'), t('category'), [t('location'), 'hide-sm'], t('status'), t('scanToReport')]}
+        row={(f) => (
+          <tr key={f.id}>
+            <td>{f.name}</td>
+            <td>{cat(f.category)}</td>
+            <td class="hide-sm">{f.location}</td>
+            <td>
+              <Badge kind={`fac-${f.status}`}>{tk('fac_', f.status)}</Badge>
+            </td>
+            <td>
+              {f.qrToken && (
+                <a href={`/q/${encodeURIComponent(f.qrToken)}`} target="_blank" rel="noopener" data-testid="qr-link">
+                  /q/…
+                </a>
+              )}
+            </td>
+          </tr>
+        )}
+      />
       {list.pager}
     </Card>
   );
@@ -184,42 +162,22 @@ export function DutiesPage() {
           ))}
       </Card>
       <Card title={t('duties')}>
-        <ErrorBox error={duties.error} onRetry={duties.reload} />
-        {duties.loading && !duties.data ? (
-          <Loading />
-        ) : (
-          <table class="list" data-testid="duties">
-            <thead>
-              <tr>
-                <th>{t('organization')}</th>
-                <th>{t('category')}</th>
-                <th>{t('basis')}</th>
-                <th class="hide-sm">{t('validFrom')}</th>
-                <th>{t('validTo')}</th>
-                <th>{t('status')}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {duties.data?.items.map((d) => (
-                <tr key={d.id}>
-                  <td>{d.organizationName}</td>
-                  <td>{d.facilityCategory ? cat(d.facilityCategory) : t('allCategories')}</td>
-                  <td>{tk('basis_', d.basis)}</td>
-                  <td class="hide-sm">{dateOnly(d.validFrom)}</td>
-                  <td>{dateOnly(d.validTo)}</td>
-                  <td>{d.active ? <Badge kind="ok">{t('active')}</Badge> : <Badge kind="muted">{t('inactive')}</Badge>}</td>
-                </tr>
-              ))}
-              {duties.data?.items.length === 0 && (
-                <tr>
-                  <td colSpan={6} class="muted">
-                    {t('none')}
-                  </td>
-                </tr>
-              )}
-            </tbody>
-          </table>
-        )}
+        <ListTable
+          res={duties}
+          testid="duties"
+          columns={[t('organization'), t('category'), t('basis'), [t('validFrom'), 'hide-sm'], t('validTo'), t('status')]}
+          empty={t('none')}
+          row={(d) => (
+            <tr key={d.id}>
+              <td>{d.organizationName}</td>
+              <td>{d.facilityCategory ? cat(d.facilityCategory) : t('allCategories')}</td>
+              <td>{tk('basis_', d.basis)}</td>
+              <td class="hide-sm">{dateOnly(d.validFrom)}</td>
+              <td>{dateOnly(d.validTo)}</td>
+              <td>{d.active ? <Badge kind="ok">{t('active')}</Badge> : <Badge kind="muted">{t('inactive')}</Badge>}</td>
+            </tr>
+          )}
+        />
       </Card>
     </div>
   );

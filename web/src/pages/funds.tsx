@@ -1,37 +1,15 @@
 import { useEffect, useState } from 'preact/hooks';
 import { get, post } from '../lib/api.js';
-import { lang, t, tk, type MsgKey } from '../lib/i18n.js';
+import { lang, named, t, tk, type MsgKey } from '../lib/i18n.js';
 import { dateOnly, dateTime, m2, pct, toCents, yuan } from '../lib/format.js';
 import { navigate, setQuery, useLocation } from '../lib/router.js';
-import { Badge, Card, ErrorBox, Link, Loading, TallyBar, useAsync, useDraft, usePages, useSession } from '../ui.js';
+import { DECISION_TYPES, type TallyResult, type ThresholdCheck } from '../../../src/modules/funds/tally.js';
+import { Badge, Card, ChipChecks, ErrorBox, FilterSelect, Link, ListTable, Loading, RowsEditor, TallyBar, useAction, useAsync, useDraft, usePages, useSession } from '../ui.js';
 
-export interface Check {
-  numerator: number;
-  denominator: number;
-  inclusive: boolean;
-  part: number;
-  whole: number;
-  met: boolean;
-}
-export interface Tally {
-  decisionType: string;
-  totalArea: number;
-  totalHeadcount: number;
-  participatingArea: number;
-  participatingHeadcount: number;
-  agreeArea: number;
-  agreeHeadcount: number;
-  disagreeArea: number;
-  disagreeHeadcount: number;
-  abstainArea: number;
-  abstainHeadcount: number;
-  notVotedArea: number;
-  notVotedHeadcount: number;
-  quorum: { area: Check; headcount: Check; met: boolean };
-  approval: { area: Check; headcount: Check; met: boolean };
-  outcome: 'passed' | 'rejected' | 'no_quorum';
-  reasoning: Array<{ zh: string; en: string }>;
-}
+// The tally is the server's own TallyResult (the API sends it whole): tally.ts is pure, with no
+// imports at all, so the console takes its types and decision types from it rather than copies.
+export type Check = ThresholdCheck;
+export type Tally = TallyResult;
 export interface FundRequest {
   id: string;
   ref: number;
@@ -65,7 +43,7 @@ export interface FundDetail extends FundRequest {
 }
 
 const SOURCES = ['maintenance_fund', 'government_subsidy', 'street_community', 'property_company', 'contractor_concession', 'other'];
-const DECISIONS = ['use_fund', 'raise_fund', 'renovation', 'change_use'];
+const FUND_STATUSES = ['draft', 'voting', 'passed', 'rejected', 'no_quorum', 'public_notice', 'emergency_review', 'approved', 'in_works', 'accepted', 'settled', 'closed', 'withdrawn'];
 const EMERGENCIES = ['roof_leak', 'elevator_danger', 'water_pump_failure', 'facade_falling', 'drainage_failure', 'fire_system_failure'];
 const EMERGENCY_NAMES: Record<string, [string, string]> = {
   roof_leak: ['屋面防水损坏渗漏', 'Roof leak'],
@@ -75,7 +53,7 @@ const EMERGENCY_NAMES: Record<string, [string, string]> = {
   drainage_failure: ['排水设施堵塞爆裂', 'Drainage collapse or burst'],
   fire_system_failure: ['消防设施失灵', 'Fire system failure'],
 };
-const emergencyName = (k: string | null) => (k ? EMERGENCY_NAMES[k]?.[lang === 'en' ? 1 : 0] ?? k : '');
+const emergencyName = named(EMERGENCY_NAMES);
 
 export function FundStatus({ status }: { status: string }) {
   return <Badge kind={`f-${status}`}>{tk('fs_', status)}</Badge>;
@@ -161,53 +139,32 @@ export function FundListPage() {
       }
     >
       <div class="filters">
-        <select aria-label={t('status')} value={status} onChange={(e) => setQuery({ status: (e.target as HTMLSelectElement).value })}>
-          <option value="">{t('all')}</option>
-          {['draft', 'voting', 'passed', 'rejected', 'no_quorum', 'public_notice', 'emergency_review', 'approved', 'in_works', 'accepted', 'settled', 'closed', 'withdrawn'].map((s) => (
-            <option key={s} value={s}>
-              {tk('fs_', s)}
-            </option>
-          ))}
-        </select>
+        <FilterSelect
+          label={t('status')}
+          value={status}
+          options={[['', t('all')], ...FUND_STATUSES.map((s) => [s, tk('fs_', s)] as const)]}
+          onPick={(v) => setQuery({ status: v })}
+        />
       </div>
-      <ErrorBox error={list.error} onRetry={list.reload} />
-      {list.loading && !list.data ? (
-        <Loading />
-      ) : (
-        <table class="list" data-testid="fund-list">
-          <thead>
-            <tr>
-              <th>#</th>
-              <th>{t('title')}</th>
-              <th>{t('status')}</th>
-              <th>{t('budget')}</th>
-              <th class="hide-sm">{t('decisionType')}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {list.data?.items.map((r) => (
-              <tr key={r.id} class="clickable" onClick={() => navigate(`/funds/${r.id}`)}>
-                <td>{r.ref}</td>
-                <td>
-                  <Link href={`/funds/${r.id}`}>{r.title}</Link>
-                </td>
-                <td>
-                  <FundStatus status={r.status} />
-                </td>
-                <td>{yuan(r.budgetCents)}</td>
-                <td class="hide-sm">{tk('dt_', r.decisionType)}</td>
-              </tr>
-            ))}
-            {list.data?.items.length === 0 && (
-              <tr>
-                <td colSpan={5} class="muted">
-                  {t('none')}
-                </td>
-              </tr>
-            )}
-          </tbody>
-        </table>
-      )}
+      <ListTable
+        res={list}
+        testid="fund-list"
+        columns={['#', t('title'), t('status'), t('budget'), [t('decisionType'), 'hide-sm']]}
+        empty={t('none')}
+        row={(r) => (
+          <tr key={r.id} class="clickable" onClick={() => navigate(`/funds/${r.id}`)}>
+            <td>{r.ref}</td>
+            <td>
+              <Link href={`/funds/${r.id}`}>{r.title}</Link>
+            </td>
+            <td>
+              <FundStatus status={r.status} />
+            </td>
+            <td>{yuan(r.budgetCents)}</td>
+            <td class="hide-sm">{tk('dt_', r.decisionType)}</td>
+          </tr>
+        )}
+      />
       {list.pager}
     </Card>
   );
@@ -258,8 +215,7 @@ export function FundNewPage() {
     funding: [{ source: 'maintenance_fund', amount: '' }],
   };
   const [f, setF, clear] = useDraft<FundDraft>(`fund.${communityId}`, initial);
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
+  const { error, setError, busy, run } = useAction();
   const budget = f.budgetLines.reduce((s, l) => s + (toCents(l.amount) || 0), 0);
   const funded = f.funding.reduce((s, l) => s + (toCents(l.amount) || 0), 0);
   const mismatch = budget !== funded;
@@ -271,8 +227,7 @@ export function FundNewPage() {
           e.preventDefault();
           setError(null);
           if (mismatch) return;
-          setBusy(true);
-          try {
+          await run(async () => {
             const r = await post<{ id: string }>('/fund-requests', {
               communityId,
               title: f.title.trim(),
@@ -288,11 +243,7 @@ export function FundNewPage() {
             });
             clear();
             navigate(`/funds/${r.id}`);
-          } catch (err) {
-            setError(err);
-          } finally {
-            setBusy(false);
-          }
+          });
         }}
       >
         <label>
@@ -326,7 +277,7 @@ export function FundNewPage() {
           <label>
             {t('decisionType')}
             <select name="decisionType" value={f.decisionType} onChange={(e) => setF({ ...f, decisionType: (e.target as HTMLSelectElement).value })}>
-              {DECISIONS.map((d) => (
+              {DECISION_TYPES.map((d) => (
                 <option key={d} value={d}>
                   {tk('dt_', d)}
                 </option>
@@ -337,20 +288,7 @@ export function FundNewPage() {
         <fieldset>
           <legend>{t('scope')}</legend>
           <ErrorBox error={buildings.error} />
-          <div class="chips">
-            {buildings.data?.items.map((b) => (
-              <label key={b.id} class="chip">
-                <input
-                  type="checkbox"
-                  name="building"
-                  value={b.id}
-                  checked={f.buildingIds.includes(b.id)}
-                  onChange={(e) => setF({ ...f, buildingIds: (e.target as HTMLInputElement).checked ? [...f.buildingIds, b.id] : f.buildingIds.filter((x) => x !== b.id) })}
-                />
-                {b.name}
-              </label>
-            ))}
-          </div>
+          <ChipChecks name="building" items={buildings.data?.items} chosen={f.buildingIds} onChange={(ids) => setF({ ...f, buildingIds: ids })} />
         </fieldset>
         <label>
           {t('contractor')}
@@ -367,64 +305,45 @@ export function FundNewPage() {
           <legend>{t('linkedFacilities')}</legend>
           {f.path === 'emergency' && <div class="muted small">{t('emergencyNeedsLink')}</div>}
           <ErrorBox error={facilities.error} />
-          <div class="chips">
-            {facilities.data?.items.map((x) => (
-              <label key={x.id} class="chip">
-                <input
-                  type="checkbox"
-                  name="facility"
-                  value={x.id}
-                  checked={f.facilityIds.includes(x.id)}
-                  onChange={(e) => setF({ ...f, facilityIds: (e.target as HTMLInputElement).checked ? [...f.facilityIds, x.id] : f.facilityIds.filter((y) => y !== x.id) })}
-                />
-                {x.name}
-              </label>
-            ))}
-          </div>
+          <ChipChecks name="facility" items={facilities.data?.items} chosen={f.facilityIds} onChange={(ids) => setF({ ...f, facilityIds: ids })} />
         </fieldset>
         <fieldset>
           <legend>
             {t('budgetLines')} · {t('budget')} {yuan(budget)}
           </legend>
-          {f.budgetLines.map((l, i) => (
-            <div class="row" key={i}>
-              <input aria-label={t('description')} name={`line-${i}-description`} required placeholder={t('description')} value={l.description} onInput={(e) => setF({ ...f, budgetLines: f.budgetLines.map((x, j) => (j === i ? { ...x, description: (e.target as HTMLInputElement).value } : x)) })} />
-              <input aria-label={t('amountYuan')} name={`line-${i}-amount`} required inputMode="decimal" placeholder={t('amountYuan')} value={l.amount} onInput={(e) => setF({ ...f, budgetLines: f.budgetLines.map((x, j) => (j === i ? { ...x, amount: (e.target as HTMLInputElement).value } : x)) })} />
-              {f.budgetLines.length > 1 && (
-                <button type="button" class="link" onClick={() => setF({ ...f, budgetLines: f.budgetLines.filter((_, j) => j !== i) })}>
-                  {t('remove')}
-                </button>
-              )}
-            </div>
-          ))}
-          <button type="button" onClick={() => setF({ ...f, budgetLines: [...f.budgetLines, { description: '', amount: '' }] })}>
-            {t('addLine')}
-          </button>
+          <RowsEditor
+            rows={f.budgetLines}
+            onChange={(budgetLines) => setF({ ...f, budgetLines })}
+            blank={{ description: '', amount: '' }}
+            render={(l, set, i) => (
+              <>
+                <input aria-label={t('description')} name={`line-${i}-description`} required placeholder={t('description')} value={l.description} onInput={(e) => set({ description: (e.target as HTMLInputElement).value })} />
+                <input aria-label={t('amountYuan')} name={`line-${i}-amount`} required inputMode="decimal" placeholder={t('amountYuan')} value={l.amount} onInput={(e) => set({ amount: (e.target as HTMLInputElement).value })} />
+              </>
+            )}
+          />
         </fieldset>
         <fieldset>
           <legend>
             {t('funding')} · {yuan(funded)}
           </legend>
-          {f.funding.map((l, i) => (
-            <div class="row" key={i}>
-              <select aria-label={t('funding')} name={`funding-${i}-source`} value={l.source} onChange={(e) => setF({ ...f, funding: f.funding.map((x, j) => (j === i ? { ...x, source: (e.target as HTMLSelectElement).value } : x)) })}>
-                {SOURCES.map((s) => (
-                  <option key={s} value={s}>
-                    {tk('src_', s)}
-                  </option>
-                ))}
-              </select>
-              <input aria-label={t('amountYuan')} name={`funding-${i}-amount`} inputMode="decimal" placeholder={t('amountYuan')} value={l.amount} onInput={(e) => setF({ ...f, funding: f.funding.map((x, j) => (j === i ? { ...x, amount: (e.target as HTMLInputElement).value } : x)) })} />
-              {f.funding.length > 1 && (
-                <button type="button" class="link" onClick={() => setF({ ...f, funding: f.funding.filter((_, j) => j !== i) })}>
-                  {t('remove')}
-                </button>
-              )}
-            </div>
-          ))}
-          <button type="button" onClick={() => setF({ ...f, funding: [...f.funding, { source: 'government_subsidy', amount: '' }] })}>
-            {t('addLine')}
-          </button>
+          <RowsEditor
+            rows={f.funding}
+            onChange={(funding) => setF({ ...f, funding })}
+            blank={{ source: 'government_subsidy', amount: '' }}
+            render={(l, set, i) => (
+              <>
+                <select aria-label={t('funding')} name={`funding-${i}-source`} value={l.source} onChange={(e) => set({ source: (e.target as HTMLSelectElement).value })}>
+                  {SOURCES.map((s) => (
+                    <option key={s} value={s}>
+                      {tk('src_', s)}
+                    </option>
+                  ))}
+                </select>
+                <input aria-label={t('amountYuan')} name={`funding-${i}-amount`} inputMode="decimal" placeholder={t('amountYuan')} value={l.amount} onInput={(e) => set({ amount: (e.target as HTMLInputElement).value })} />
+              </>
+            )}
+          />
           {mismatch && <div class="warn">{t('fundingMismatch', { a: (funded / 100).toFixed(2), b: (budget / 100).toFixed(2) })}</div>}
         </fieldset>
         <ErrorBox error={error} />
@@ -436,12 +355,31 @@ export function FundNewPage() {
   );
 }
 
+/** The budget lines and their total, on the request page and its printed notice. */
+function BudgetTable({ lines, total }: { lines: Array<{ description: string; amountCents: number }>; total: number }) {
+  return (
+    <table class="list">
+      <tbody>
+        {lines.map((l, i) => (
+          <tr key={i}>
+            <td>{l.description}</td>
+            <td class="num">{yuan(l.amountCents)}</td>
+          </tr>
+        ))}
+        <tr class="total">
+          <td>{t('budget')}</td>
+          <td class="num">{yuan(total)}</td>
+        </tr>
+      </tbody>
+    </table>
+  );
+}
+
 export function FundDetailPage({ params }: { params: Record<string, string> }) {
   const { roles } = useSession();
   const id = params.id as string;
   const d = useAsync(() => get<FundDetail>(`/fund-requests/${id}`), [id]);
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
+  const { error, busy, run: act } = useAction(d.reload);
   const [reason, setReason] = useState('');
   const [closesAt, setClosesAt] = useState(() => new Date(Date.now() + 14 * 86_400_000).toISOString().slice(0, 10));
   const [actual, setActual] = useState('');
@@ -454,18 +392,6 @@ export function FundDetailPage({ params }: { params: Record<string, string> }) {
   if (d.loading && !d.data) return <Loading />;
   if (d.error && !d.data) return <ErrorBox error={d.error} onRetry={d.reload} />;
   const r = d.data as FundDetail;
-  const act = async (fn: () => Promise<unknown>) => {
-    setBusy(true);
-    setError(null);
-    try {
-      await fn();
-      d.reload();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
-  };
   const move = (to: string) =>
     act(() =>
       post(`/fund-requests/${id}/transitions`, {
@@ -536,20 +462,7 @@ export function FundDetailPage({ params }: { params: Record<string, string> }) {
       </Card>
       <div class="grid2">
         <Card title={t('budgetLines')}>
-          <table class="list">
-            <tbody>
-              {r.budgetLines.map((l) => (
-                <tr key={l.position}>
-                  <td>{l.description}</td>
-                  <td class="num">{yuan(l.amountCents)}</td>
-                </tr>
-              ))}
-              <tr class="total">
-                <td>{t('budget')}</td>
-                <td class="num">{yuan(r.budgetCents)}</td>
-              </tr>
-            </tbody>
-          </table>
+          <BudgetTable lines={r.budgetLines} total={r.budgetCents} />
         </Card>
         <Card title={t('funding')}>
           <FundingBars funding={r.funding} total={r.budgetCents} />
@@ -682,20 +595,7 @@ export function FundNoticePage({ params }: { params: Record<string, string> }) {
         {r.noticeEndsAt && ` · ${t('noticeEnds')}: ${dateTime(r.noticeEndsAt)}`}
       </p>
       <h3>{t('budgetLines')}</h3>
-      <table class="list">
-        <tbody>
-          {x.budgetLines.map((l, i) => (
-            <tr key={i}>
-              <td>{l.description}</td>
-              <td class="num">{yuan(l.amountCents)}</td>
-            </tr>
-          ))}
-          <tr class="total">
-            <td>{t('budget')}</td>
-            <td class="num">{yuan(r.budgetCents)}</td>
-          </tr>
-        </tbody>
-      </table>
+      <BudgetTable lines={x.budgetLines} total={r.budgetCents} />
       <h3>{t('funding')}</h3>
       <table class="list">
         <tbody>

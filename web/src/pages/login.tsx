@@ -3,31 +3,24 @@ import { useState } from 'preact/hooks';
 import { login } from '../lib/api.js';
 import { t } from '../lib/i18n.js';
 import { navigate } from '../lib/router.js';
-import { ErrorBox } from '../ui.js';
+import { ErrorBox, useAction } from '../ui.js';
 
 export function LoginPage({ onLoggedIn, langSwitch }: { onLoggedIn: () => void; langSwitch: ComponentChildren }) {
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
+  const { error, busy, run } = useAction();
   return (
     <div class="login-wrap">
       <form
         class="card login"
         onSubmit={async (e) => {
           e.preventDefault();
-          setBusy(true);
-          setError(null);
-          try {
+          await run(async () => {
             await login(email.trim(), password);
             const next = new URLSearchParams(location.search).get('next');
             navigate(next && next.startsWith('/') && !next.startsWith('//') ? next : '/', true);
             onLoggedIn();
-          } catch (err) {
-            setError(err);
-          } finally {
-            setBusy(false);
-          }
+          });
         }}
       >
         <div class="login-head">

@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks';
 import { get, post } from '../lib/api.js';
 import { t, tk } from '../lib/i18n.js';
 import { dateTime, m2, yuan } from '../lib/format.js';
-import { Card, ErrorBox, Loading, useAsync, useSession } from '../ui.js';
+import { Card, ErrorBox, Loading, useAction, useAsync, useSession } from '../ui.js';
 import { FundingBars, TallyView, fetchNotice, type FundDetail, type FundRequest } from './funds.js';
 
 interface Unit {
@@ -27,8 +27,7 @@ function BallotCard({ request, myUnits }: { request: FundRequest; myUnits: Unit[
     const ids = new Set(myUnits.map((u) => u.id));
     return n ? n.units.filter((u) => ids.has(u.unitId)) : null;
   }, [request.id, myUnits.length]);
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
+  const { error, busy, run } = useAction();
   const [recorded, setRecorded] = useState<{ choice: string; units: string[] } | null>(null);
   if (detail.loading && !detail.data) return <Card title={request.title}><Loading /></Card>;
   if (!detail.data) return <Card title={request.title}><ErrorBox error={detail.error} onRetry={detail.reload} /></Card>;
@@ -41,17 +40,11 @@ function BallotCard({ request, myUnits }: { request: FundRequest; myUnits: Unit[
   const estimate = totalArea > 0 ? Math.round((fund * myArea) / totalArea) : null;
   const current = recorded?.choice ?? inScope.find((u) => u.choice)?.choice ?? null;
   const vote = async (choice: string) => {
-    setBusy(true);
-    setError(null);
-    try {
+    await run(async () => {
       const r = await post<{ choice: string; units: string[] }>(`/fund-requests/${request.id}/ballots`, { choice });
       setRecorded({ choice: r.choice, units: r.units });
       detail.reload();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
   const unitNames = (ids: string[]) =>
     ids

@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { get, request } from '../lib/api.js';
 import { cat, t, tk } from '../lib/i18n.js';
-import { ErrorBox, Loading, useAsync, useDraft } from '../ui.js';
+import { ErrorBox, Loading, useAction, useAsync, useDraft } from '../ui.js';
 
 interface PublicFacility {
   communityName: string;
@@ -13,9 +13,8 @@ export function PublicReportPage({ token }: { token: string }) {
   const info = useAsync(() => get<PublicFacility>(`/public/facilities/${encodeURIComponent(token)}`), [token]);
   const empty = { reporterName: '', reporterPhone: '', description: '' };
   const [form, setForm, clear] = useDraft(`qr.${token}`, empty);
-  const [error, setError] = useState<unknown>(null);
+  const { error, busy, run } = useAction();
   const [done, setDone] = useState<{ ref: number; status: string } | null>(null);
-  const [busy, setBusy] = useState(false);
 
   if (info.loading) return <Loading />;
   if (info.error) return <ErrorBox error={info.error} />;
@@ -35,20 +34,14 @@ export function PublicReportPage({ token }: { token: string }) {
       class="card public-card"
       onSubmit={async (e) => {
         e.preventDefault();
-        setBusy(true);
-        setError(null);
-        try {
+        await run(async () => {
           const r = await request<{ ref: number; status: string }>('POST', `/public/facilities/${encodeURIComponent(token)}/reports`, {
             body: { reporterName: form.reporterName.trim(), reporterPhone: form.reporterPhone.trim(), description: form.description.trim() },
             auth: false,
           });
           clear();
           setDone(r);
-        } catch (err) {
-          setError(err);
-        } finally {
-          setBusy(false);
-        }
+        });
       }}
     >
       <h1>{t('qrTitle')}</h1>

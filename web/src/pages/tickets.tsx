@@ -3,7 +3,7 @@ import { download, get, patch, post, request } from '../lib/api.js';
 import { CATEGORIES, UserError, cat, t, tk, type MsgKey } from '../lib/i18n.js';
 import { dateTime, duration } from '../lib/format.js';
 import { navigate, setQuery, useLocation } from '../lib/router.js';
-import { Badge, Card, ErrorBox, Link, Loading, useAsync, useDraft, usePages, useSession } from '../ui.js';
+import { Badge, Card, ErrorBox, FilterSelect, Link, ListTable, Loading, useAction, useAsync, useDraft, usePages, useSession } from '../ui.js';
 
 export interface Ticket {
   id: string;
@@ -109,15 +109,7 @@ export function TicketListPage({ mine }: { params: Record<string, string>; mine?
       }),
     [communityId, status, category, priority, overdue, sort, query.get('q'), reporter],
   );
-  const sel = (name: string, value: string, options: Array<[string, string]>) => (
-    <select aria-label={name} name={name} value={value} onChange={(e) => setQuery({ [name]: (e.target as HTMLSelectElement).value })}>
-      {options.map(([v, l]) => (
-        <option key={v} value={v}>
-          {l}
-        </option>
-      ))}
-    </select>
-  );
+  const sel = (name: string, value: string, options: Array<[string, string]>) => <FilterSelect label={name} name={name} value={value} options={options} onPick={(v) => setQuery({ [name]: v })} />;
   return (
     <div>
       <Card
@@ -151,50 +143,29 @@ export function TicketListPage({ mine }: { params: Record<string, string>; mine?
           </label>
           <input type="search" placeholder={t('search')} value={q} onInput={(e) => setQ((e.target as HTMLInputElement).value)} />
         </form>
-        <ErrorBox error={list.error} onRetry={list.reload} />
-        {list.loading && !list.data ? (
-          <Loading />
-        ) : (
-          <table class="list" data-testid="ticket-list">
-            <thead>
-              <tr>
-                <th>#</th>
-                <th>{t('title')}</th>
-                <th>{t('status')}</th>
-                <th class="hide-sm">{t('category')}</th>
-                <th>{t('priority')}</th>
-                <th class="hide-sm">{t('openedAt')}</th>
-                <th class="hide-sm">{t('slaResolution')}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.data?.items.map((tk_) => (
-                <tr key={tk_.id} onClick={() => navigate(`/tickets/${tk_.id}`)} class="clickable">
-                  <td>{tk_.ref}</td>
-                  <td>
-                    <Link href={`/tickets/${tk_.id}`}>{tk_.title}</Link>
-                  </td>
-                  <td>
-                    <StatusBadge status={tk_.status} />
-                  </td>
-                  <td class="hide-sm">{cat(tk_.category)}</td>
-                  <td>
-                    <Badge kind={tk_.priority}>{tk_.priority}</Badge>
-                  </td>
-                  <td class="hide-sm">{dateTime(tk_.openedAt)}</td>
-                  <td class="hide-sm">{dateTime(tk_.resolveBy)}</td>
-                </tr>
-              ))}
-              {list.data?.items.length === 0 && (
-                <tr>
-                  <td colSpan={7} class="muted">
-                    {t('noTickets')}
-                  </td>
-                </tr>
-              )}
-            </tbody>
-          </table>
-        )}
+        <ListTable
+          res={list}
+          testid="ticket-list"
+          columns={['#', t('title'), t('status'), [t('category'), 'hide-sm'], t('priority'), [t('openedAt'), 'hide-sm'], [t('slaResolution'), 'hide-sm']]}
+          empty={t('noTickets')}
+          row={(tk_) => (
+            <tr key={tk_.id} onClick={() => navigate(`/tickets/${tk_.id}`)} class="clickable">
+              <td>{tk_.ref}</td>
+              <td>
+                <Link href={`/tickets/${tk_.id}`}>{tk_.title}</Link>
+              </td>
+              <td>
+                <StatusBadge status={tk_.status} />
+              </td>
+              <td class="hide-sm">{cat(tk_.category)}</td>
+              <td>
+                <Badge kind={tk_.priority}>{tk_.priority}</Badge>
+              </td>
+              <td class="hide-sm">{dateTime(tk_.openedAt)}</td>
+              <td class="hide-sm">{dateTime(tk_.resolveBy)}</td>
+            </tr>
+          )}
+        />
         {list.pager}
       </Card>
     </div>
@@ -261,28 +232,13 @@ export function TicketDetailPage({ params }: { params: Record<string, string> })
   const [comment, setComment, clearComment] = useDraft(`comment.${id}`, { body: '', internal: false });
   const [reason, setReason] = useState('');
   const [holdReason, setHoldReason] = useState('awaiting_parts');
-  const [actionError, setActionError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
+  const { error: actionError, setError: setActionError, busy, run: act } = useAction(ticket.reload);
   const [file, setFile] = useState<File | null>(null);
 
   if (ticket.loading && !ticket.data) return <Loading />;
   if (ticket.error && !ticket.data) return <ErrorBox error={ticket.error} onRetry={ticket.reload} />;
   const tkt = ticket.data as TicketDetail;
 
-  const act = async (fn: () => Promise<unknown>) => {
-    setBusy(true);
-    setActionError(null);
-    try {
-      await fn();
-      ticket.reload();
-      return true;
-    } catch (err) {
-      setActionError(err);
-      return false;
-    } finally {
-      setBusy(false);
-    }
-  };
   const move = (to: string) =>
     act(async () => {
       const needsReason = to === 'cancelled' || to === 'reopened';
@@ -477,8 +433,7 @@ export function TicketDetailPage({ params }: { params: Record<string, string> })
 export function ReportFaultPage() {
   const { communityId, roles } = useSession();
   const [form, setForm, clear] = useDraft('report', { title: '', description: '', category: 'other', priority: 'P3' });
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
+  const { error, busy, run } = useAction();
   const owner = roles.length === 1 && roles[0] === 'owner';
   return (
     <Card title={t('reportFault')}>
@@ -486,17 +441,11 @@ export function ReportFaultPage() {
         class="form"
         onSubmit={async (e) => {
           e.preventDefault();
-          setBusy(true);
-          setError(null);
-          try {
+          await run(async () => {
             const created = await post<{ id: string }>('/tickets', { communityId, title: form.title.trim(), description: form.description.trim() || undefined, category: form.category, ...(owner ? {} : { priority: form.priority }) });
             clear();
             navigate(`/tickets/${created.id}`);
-          } catch (err) {
-            setError(err);
-          } finally {
-            setBusy(false);
-          }
+          });
         }}
       >
         <label>
