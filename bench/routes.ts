@@ -447,7 +447,7 @@ export const routes: Benchmark = {
         ),
         '',
         `The bare routes do the same number and kinds of statements without what makes them the app's: authentication and access scoping (their reads are plain primary-key reads), ` +
-          'validation, business rules, the audit chain (an advisory lock held to COMMIT per community: the ballots of one vote and the tickets of one community commit one after another), ' +
+          'validation, business rules, the audit chain (its head row, one per community, is locked by each append until the end of its statement or transaction: the ballots of one vote and the tickets of one community commit one after another), ' +
           'serialization of the full response. Where the ratio is far below 100% the difference is CPU in the app process or time waiting for a lock, not more round trips. ' +
           `Checks: every answer had the expected status; ${fmt(recorded)} ballots recorded for the ${fmt(expectedBallots)} cast through the app.`,
       ].join('\n');
