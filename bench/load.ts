@@ -145,6 +145,8 @@ export function runAsChild<S>(envName: string, moduleUrl: string, main: (spec: S
 export interface ServerSpec {
   mode: 'app' | 'bare';
   databaseUrl: string;
+  /** application_name of the server's connections (to find their backends, e.g. for their CPU time). */
+  applicationName?: string;
 }
 export type ServerStats<X> = { rss: number; cpuMs: number; requests: number } & X;
 type ToServer = { type: 'record'; on: boolean } | { type: 'reset' } | { type: 'stats' } | { type: 'close' };
@@ -153,14 +155,16 @@ type FromServer<X> = { type: 'ready'; port: number } | { type: 'stats'; stats: S
 /** What a server records from its query log while the parent asks it to (counts, timings…). */
 export interface QueryRecorder<X> {
   query(e: LogEvent): void;
+  /** When given: each request's server time in ms (onRequest → onResponse). */
+  request?(ms: number): void;
   reset(): void;
   stats(): X;
 }
 
 /**
  * In the child: the app (buildApp, every plugin) or a bare Fastify app on the same pool settings
- * as createDb (src/db/index.ts), listening on 127.0.0.1; queries go to the recorder only between
- * record(true) and record(false). Answers the parent's reset/stats/close until told to close.
+ * as createDb (src/db/index.ts), listening on 127.0.0.1; queries (and, if it takes them, request
+ * times) go to the recorder only between record(true) and record(false). Answers the parent's reset/stats/close until told to close.
  */
 export async function serveUnderLoad<X>(spec: ServerSpec, recorder: QueryRecorder<X>, bare: (db: Db) => FastifyInstance): Promise<void> {
   const send = (m: FromServer<X>) => process.send?.(m);
@@ -168,7 +172,7 @@ export async function serveUnderLoad<X>(spec: ServerSpec, recorder: QueryRecorde
   const log = (e: LogEvent) => {
     if (recording && e.level === 'query') recorder.query(e);
   };
-  const pool = new pg.Pool({ connectionString: spec.databaseUrl, max: 10, connectionTimeoutMillis: 5_000, idleTimeoutMillis: 30_000 });
+  const pool = new pg.Pool({ connectionString: spec.databaseUrl, max: 10, connectionTimeoutMillis: 5_000, idleTimeoutMillis: 30_000, application_name: spec.applicationName });
   pool.on('error', () => {});
   const db: Db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log });
   const prefix = `bench-${randomBytes(5).toString('hex')}`;
@@ -184,8 +188,16 @@ export async function serveUnderLoad<X>(spec: ServerSpec, recorder: QueryRecorde
     app = bare(db);
   }
   let requests = 0;
-  app.addHook('onResponse', async () => {
+  const started = new WeakMap<object, number>();
+  if (recorder.request) {
+    app.addHook('onRequest', async (req) => {
+      started.set(req, performance.now());
+    });
+  }
+  app.addHook('onResponse', async (req) => {
     requests++;
+    const from = started.get(req);
+    if (recording && from !== undefined) recorder.request?.(performance.now() - from);
   });
   let cpuFrom = process.cpuUsage();
   await app.listen({ host: '127.0.0.1', port: 0 });

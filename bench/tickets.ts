@@ -1,24 +1,18 @@
-import { fork, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import autocannon from 'autocannon';
+import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { DummyDriver, Kysely, PostgresAdapter, PostgresDialect, PostgresIntrospector, PostgresQueryCompiler, sql, type CompiledQuery, type LogEvent } from 'kysely';
+import { DummyDriver, Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler, sql, type CompiledQuery, type LogEvent } from 'kysely';
 import pg from 'pg';
-import { buildApp } from '../src/app.js';
-import { loadConfig } from '../src/config.js';
-import { createDb, type Db } from '../src/db/index.js';
+import type { Db } from '../src/db/index.js';
 import { FACILITY_CATEGORIES, type Database } from '../src/db/types.js';
-import { createQueue } from '../src/jobs/queue.js';
-import { createRedis } from '../src/lib/redis.js';
 import { visibleTicket, visibleTicketBranches } from '../src/plugins/access.js';
 import { loadActor } from '../src/plugins/auth.js';
 import { OPEN_STATUSES } from '../src/modules/tickets/state-machine.js';
 import { listTickets, type TicketFilters, type TicketSort } from '../src/modules/tickets/tickets.repository.js';
-import { BENCH_DATABASE_URL, BENCH_REDIS_URL, fmt, mib, scratchApp, type Benchmark, type ScratchApp } from './scratch.js';
-import { closeChild, envInt, nextMessage } from './child.js';
+import { fmt, mib, scratchApp, type Benchmark, type ScratchApp } from './scratch.js';
+import { envInt } from './child.js';
+import { assertClean, databaseUrlOf, drive, ms1, runAsChild, serveUnderLoad, startServer, type Load, type LoadRequest, type QueryRecorder, type ServerHandle, type ServerSpec, type ServerStats } from './load.js';
 
 /**
  * Tickets at scale (issue 4's benchmark). A scratch database is seeded in SQL (INSERT … SELECT
@@ -268,28 +262,17 @@ export async function seed(db: Db, log: (l: string) => void): Promise<SeedResult
 /* ------------------------------------------------------------------------------------------- */
 /* Servers in child processes                                                                   */
 
-type ServerMode = 'app' | 'bare';
-interface ServerSpec {
-  mode: ServerMode;
-  databaseUrl: string;
-  /** Time every query (Kysely log) and every request: for the sequential profiling pass only. */
-  profile: boolean;
-}
 interface QueryStat {
   sql: string;
   count: number;
   ms: number;
 }
-interface ServerStats {
-  rss: number;
-  /** CPU time of the server process since the last reset (user + system). */
-  cpuMs: number;
-  requests: number;
+/** What a server records while told to (the sequential profiling pass): every query timed (Kysely log), each request's server time. */
+interface Profiled {
   requestMs: number;
   queries: QueryStat[];
 }
-type ToChild = { type: 'stats' } | { type: 'reset' } | { type: 'close' };
-type FromChild = { type: 'ready'; port: number } | { type: 'stats'; stats: ServerStats };
+type TicketsServer = ServerHandle<Profiled>;
 
 const SERVER_ENV = 'UPKEEP_BENCH_TICKETS_SERVER';
 /** application_name of the profiled server's connections, to find their backends' CPU time. */
@@ -321,188 +304,32 @@ function bareApp(db: Db): FastifyInstance {
   return app;
 }
 
-async function serve(spec: ServerSpec): Promise<void> {
-  const send = (m: FromChild) => process.send?.(m);
+function serve(spec: ServerSpec): Promise<void> {
   const stats = new Map<string, QueryStat>();
-  const logQuery = (e: LogEvent) => {
-    if (e.level !== 'query') return;
-    const key = e.query.sql.replace(/\s+/g, ' ').trim();
-    const s = stats.get(key) ?? { sql: key, count: 0, ms: 0 };
-    s.count++;
-    s.ms += e.queryDurationMillis;
-    stats.set(key, s);
-  };
-  // The same pool as createDb (src/db/index.ts), plus the query log when profiling.
-  const db: Db = spec.profile
-    ? new Kysely<Database>({
-        dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: spec.databaseUrl, max: 10, connectionTimeoutMillis: 5_000, idleTimeoutMillis: 30_000, application_name: PROFILED_APP_NAME }) }),
-        log: logQuery,
-      })
-    : createDb(spec.databaseUrl, { max: 10 });
-  const prefix = `bench-${randomBytes(5).toString('hex')}`;
-  const redis = spec.mode === 'app' ? createRedis(BENCH_REDIS_URL, 'producer') : undefined;
-  const queue = redis ? createQueue(redis, prefix) : undefined;
-  let app: FastifyInstance;
-  if (spec.mode === 'app' && redis && queue) {
-    const config = { ...loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent' }), databaseUrl: spec.databaseUrl, redisUrl: BENCH_REDIS_URL, queuePrefix: prefix };
-    app = await buildApp({ config, db, redis, queue }, { logger: false });
-  } else {
-    app = bareApp(db);
-  }
-  let requests = 0;
   let requestMs = 0;
-  let cpuFrom = process.cpuUsage();
-  if (spec.profile) {
-    const started = new WeakMap<object, number>();
-    app.addHook('onRequest', async (req) => {
-      started.set(req, performance.now());
-    });
-    app.addHook('onResponse', async (req) => {
-      requests++;
-      requestMs += performance.now() - (started.get(req) ?? performance.now());
-    });
-  }
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.server.address();
-  if (!address || typeof address === 'string') throw new Error('no port');
-  process.on('message', (m: ToChild) => {
-    if (m.type === 'reset') {
-      stats.clear();
-      requests = 0;
-      requestMs = 0;
-      cpuFrom = process.cpuUsage();
-    } else if (m.type === 'stats') {
-      const cpu = process.cpuUsage(cpuFrom);
-      send({ type: 'stats', stats: { rss: process.memoryUsage().rss, cpuMs: (cpu.user + cpu.system) / 1000, requests, requestMs, queries: [...stats.values()] } });
-    } else if (m.type === 'close') {
-      void (async () => {
-        await app.close().catch(() => {});
-        await queue?.obliterate({ force: true }).catch(() => {});
-        await queue?.close().catch(() => {});
-        redis?.disconnect();
-        await db.destroy().catch(() => {});
-        process.exit(0);
-      })();
-    }
-  });
-  send({ type: 'ready', port: address.port });
-}
-
-interface ServerHandle {
-  url: string;
-  stats(): Promise<ServerStats>;
-  reset(): void;
-  close(): Promise<void>;
-}
-
-async function startServer(spec: ServerSpec): Promise<ServerHandle> {
-  const child: ChildProcess = fork(SELF, [], {
-    execArgv: ['--import', 'tsx'],
-    env: { ...process.env, [SERVER_ENV]: JSON.stringify(spec) },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const next = <T extends FromChild['type']>(type: T) => nextMessage<FromChild, T>(child, type, `the ${spec.mode} server`);
-  const ready = await next('ready');
-  return {
-    url: `http://127.0.0.1:${ready.port}`,
-    async stats() {
-      const answer = next('stats');
-      child.send({ type: 'stats' } satisfies ToChild);
-      return (await answer).stats;
+  const recorder: QueryRecorder<Profiled> = {
+    query(e: LogEvent) {
+      const key = e.query.sql.replace(/\s+/g, ' ').trim();
+      const s = stats.get(key) ?? { sql: key, count: 0, ms: 0 };
+      s.count++;
+      s.ms += e.queryDurationMillis;
+      stats.set(key, s);
+    },
+    request(ms: number) {
+      requestMs += ms;
     },
     reset() {
-      child.send({ type: 'reset' } satisfies ToChild);
+      stats.clear();
+      requestMs = 0;
     },
-    close: () => closeChild(child, 10_000),
+    stats: (): Profiled => ({ requestMs, queries: [...stats.values()] }),
   };
+  return serveUnderLoad(spec, recorder, bareApp);
 }
 
-/* ------------------------------------------------------------------------------------------- */
-/* Load                                                                                          */
-
-interface Load {
-  requests: number;
-  ok: number;
-  bad: number;
-  errors: number;
-  seconds: number;
-  rps: number;
-  p50: number;
-  p99: number;
-  max: number;
-  mean: number;
-  bytes: number;
-  statuses: Record<string, number>;
-}
-
-/** autocannon with a listener per answer (status, bytes, exact latency in ms) and per socket error. */
-function cannon(options: autocannon.Options, onResponse: (status: number, bytes: number, ms: number) => void, onError: () => void = () => {}): Promise<autocannon.Result> {
-  return new Promise((resolve, reject) => {
-    const instance = autocannon(options, (err, result) => (err ? reject(err as Error) : resolve(result)));
-    instance.on('response', (_client, statusCode, resBytes, responseTime) => onResponse(statusCode, resBytes, responseTime));
-    instance.on('reqError', onError);
-  });
-}
-
-const pct = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? NaN;
-
-/** A fixed number of requests over CONNECTIONS keep-alive connections; latencies kept exactly (autocannon's histogram rounds to whole ms). */
-async function load(opts: {
-  url: string;
-  amount: number;
-  expect: number;
-  connections?: number;
-  method?: 'GET' | 'POST';
-  headers?: Record<string, string>;
-  setupRequest?: autocannon.Request['setupRequest'];
-}): Promise<Load> {
-  const latencies: number[] = [];
-  const statuses: Record<string, number> = {};
-  let bytes = 0;
-  let errors = 0;
-  const start = performance.now();
-  let last = start;
-  await cannon(
-    {
-      url: opts.url,
-      method: opts.method ?? 'GET',
-      connections: opts.connections ?? CONNECTIONS,
-      amount: opts.amount,
-      headers: opts.headers,
-      timeout: 30,
-      ...(opts.setupRequest ? { requests: [{ setupRequest: opts.setupRequest }] } : {}),
-    },
-    (statusCode, resBytes, responseTime) => {
-      statuses[statusCode] = (statuses[statusCode] ?? 0) + 1;
-      bytes += resBytes;
-      if (statusCode === opts.expect) latencies.push(responseTime);
-      last = performance.now();
-    },
-    () => {
-      errors++;
-    },
-  );
-  // From the start to the last answer (autocannon itself only finishes on its next 1 s tick).
-  const seconds = (last - start) / 1000;
-  latencies.sort((a, b) => a - b);
-  const total = Object.values(statuses).reduce((a, b) => a + b, 0);
-  return {
-    requests: total,
-    ok: latencies.length,
-    bad: total - latencies.length,
-    errors,
-    seconds,
-    rps: total / seconds,
-    p50: pct(latencies, 0.5),
-    p99: pct(latencies, 0.99),
-    max: latencies[latencies.length - 1] ?? NaN,
-    mean: latencies.reduce((a, b) => a + b, 0) / (latencies.length || 1),
-    bytes,
-    statuses,
-  };
-}
-
-const ms1 = (n: number) => fmt(n, n < 10 ? 2 : 1);
+/** `profiled`: for the profiling pass, its connections named PROFILED_APP_NAME (see backendCpuMs). */
+const startTicketsServer = (mode: ServerSpec['mode'], databaseUrl: string, profiled = false): Promise<TicketsServer> =>
+  startServer<Profiled>(SELF, SERVER_ENV, { mode, databaseUrl, ...(profiled ? { applicationName: PROFILED_APP_NAME } : {}) });
 
 /**
  * CPU time (ms) used so far by the PostgreSQL backends serving the profiled server, read from
@@ -578,12 +405,8 @@ export const tickets: Benchmark = {
   async run(log) {
     const loadBefore = os.loadavg();
     const s: ScratchApp = await scratchApp();
-    const servers: ServerHandle[] = [];
-    const databaseUrl = (() => {
-      const u = new URL(BENCH_DATABASE_URL);
-      u.pathname = `/${s.dbName}`;
-      return u.toString();
-    })();
+    const servers: TicketsServer[] = [];
+    const databaseUrl = databaseUrlOf(s.dbName);
     try {
       log(`tickets: scratch database ${s.dbName}; seeding ${fmt(TICKETS)} tickets across ${fmt(COMMUNITIES)} communities`);
       const seeded = await seed(s.db, log);
@@ -644,7 +467,7 @@ export const tickets: Benchmark = {
       ];
 
       /* --- 1. Lists --- */
-      const appServer = await startServer({ mode: 'app', databaseUrl, profile: false });
+      const appServer = await startTicketsServer('app', databaseUrl);
       servers.push(appServer);
       const listRows: string[] = [];
       const plans: string[] = [];
@@ -670,13 +493,14 @@ export const tickets: Benchmark = {
         }
         const items = page.items.length;
         if (items === 0) throw new Error(`${sc.id}: the page is empty; the seed does not cover this scenario`);
-        const url = `${appServer.url}/api/v1/tickets?${qs}`;
-        const warm = await load({ url, amount: WARMUP, expect: 200, headers, connections: 1 });
+        const list = (amount: number, connections: number) =>
+          drive({ url: appServer.url, amount, connections, expect: 200, build: (): LoadRequest => ({ method: 'GET', path: `/api/v1/tickets?${qs}`, headers }) });
+        const warm = await list(WARMUP, 1);
         const slow = warm.p50 > SLOW_MS;
         // One page's latency (one connection), then under load (CONNECTIONS connections).
-        const one = await load({ url, amount: slow ? SLOW_REQUESTS / 4 : LIST_SERIAL_REQUESTS, expect: 200, headers, connections: 1 });
-        const r = await load({ url, amount: slow ? SLOW_REQUESTS : LIST_REQUESTS, expect: 200, headers });
-        for (const x of [one, r]) if (x.bad > 0 || x.errors > 0) throw new Error(`${sc.id}: ${x.bad} unexpected answers, ${x.errors} errors (${JSON.stringify(x.statuses)})`);
+        const one = await list(slow ? SLOW_REQUESTS / 4 : LIST_SERIAL_REQUESTS, 1);
+        const r = await list(slow ? SLOW_REQUESTS : LIST_REQUESTS, CONNECTIONS);
+        for (const x of [one, r]) assertClean(x, sc.id);
         const met = { one: one.p99 < P99_TARGET_MS, many: r.p99 < P99_TARGET_MS };
         if (met.one) listMet.one++;
         if (met.many) listMet.many++;
@@ -739,33 +563,34 @@ export const tickets: Benchmark = {
         const common = { communityId: c.community_id, title: `${(i % 28) + 1}号楼${phrase}`, description: `${phrase}，${DESCRIPTION_TAILS[i % 4]}（压测 ${i}）`, priority: prios[i % prios.length] };
         return { k, category, common, facilityId: facility?.id };
       };
-      const createRequest = (kind: 'app' | 'bare') => {
-        let i = 0;
-        return (req: autocannon.Request): autocannon.Request => {
-          const { k, category, common, facilityId } = createBody(i++);
+      /** Request i of a run (each run starts again at 0) to the app or the baseline. */
+      const createRequest =
+        (kind: 'app' | 'bare') =>
+        (i: number): LoadRequest => {
+          const { k, category, common, facilityId } = createBody(i);
           if (kind === 'bare') {
             // The baseline gets the category resolved and the reporter given: it only inserts.
-            return { ...req, method: 'POST', path: '/tickets', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...common, category, reporterUserId: creators[k]?.manager_id }) };
+            return { method: 'POST', path: '/tickets', body: JSON.stringify({ ...common, category, reporterUserId: creators[k]?.manager_id }) };
           }
           const body = facilityId ? { ...common, facilityId } : { ...common, category };
-          return { ...req, method: 'POST', path: '/api/v1/tickets', headers: { 'content-type': 'application/json', authorization: `Bearer ${creatorTokens[k]}` }, body: JSON.stringify(body) };
+          return { method: 'POST', path: '/api/v1/tickets', headers: { authorization: `Bearer ${creatorTokens[k]}` }, body: JSON.stringify(body) };
         };
-      };
+      const create = (server: TicketsServer, kind: 'app' | 'bare', amount: number, connections: number) =>
+        drive({ url: server.url, amount, connections, expect: 201, build: createRequest(kind) });
 
       const ticketCount = async () => Number((await sql<{ n: number }>`SELECT count(*)::int AS n FROM tickets`.execute(s.db)).rows[0]?.n);
       const createRuns: Array<{ round: number; kind: 'bare' | 'app'; r: Load; rss: number }> = [];
       const ROUNDS = 2;
       for (let round = 1; round <= ROUNDS; round++) {
         for (const kind of ['bare', 'app'] as const) {
-          const server = await startServer({ mode: kind, databaseUrl, profile: false });
+          const server = await startTicketsServer(kind, databaseUrl);
           servers.push(server);
-          await load({ url: server.url, amount: 200, expect: 201, method: 'POST', setupRequest: createRequest(kind) });
+          await create(server, kind, 200, CONNECTIONS);
           const before = await ticketCount();
-          const r = await load({ url: server.url, amount: CREATE_REQUESTS, expect: 201, method: 'POST', setupRequest: createRequest(kind) });
+          const r = await create(server, kind, CREATE_REQUESTS, CONNECTIONS);
           const written = (await ticketCount()) - before;
-          if (r.bad > 0 || r.errors > 0 || written !== CREATE_REQUESTS) {
-            throw new Error(`create ${kind}: ${r.bad} unexpected answers (${JSON.stringify(r.statuses)}), ${r.errors} errors, ${written} tickets written`);
-          }
+          assertClean(r, `create ${kind}`);
+          if (written !== CREATE_REQUESTS) throw new Error(`create ${kind}: ${written} tickets written for ${CREATE_REQUESTS} requests`);
           const { rss } = await server.stats();
           await server.close();
           createRuns.push({ round, kind, r, rss });
@@ -782,16 +607,18 @@ export const tickets: Benchmark = {
 
       /* --- 3. Where a creation's time goes: sequential, every query timed --- */
       const PROFILE_REQUESTS = 200;
-      const profiles: Partial<Record<'app' | 'bare', { stats: ServerStats; r: Load; pgMs: number | undefined }>> = {};
+      const profiles: Partial<Record<'app' | 'bare', { stats: ServerStats<Profiled>; r: Load; pgMs: number | undefined }>> = {};
       for (const kind of ['bare', 'app'] as const) {
-        const server = await startServer({ mode: kind, databaseUrl, profile: true });
+        const server = await startTicketsServer(kind, databaseUrl, true);
         servers.push(server);
-        await load({ url: server.url, amount: 50, expect: 201, method: 'POST', connections: 1, setupRequest: createRequest(kind) });
-        server.reset();
+        await create(server, kind, 50, 1);
+        await server.reset();
+        await server.record(true);
         const pgBefore = await backendCpuMs(s.db);
-        const r = await load({ url: server.url, amount: PROFILE_REQUESTS, expect: 201, method: 'POST', connections: 1, setupRequest: createRequest(kind) });
+        const r = await create(server, kind, PROFILE_REQUESTS, 1);
         const pgMs = cpuDelta(pgBefore, await backendCpuMs(s.db));
-        if (r.bad > 0 || r.errors > 0) throw new Error(`profile ${kind}: ${r.bad} unexpected answers (${JSON.stringify(r.statuses)}), ${r.errors} errors`);
+        await server.record(false);
+        assertClean(r, `profile ${kind}`);
         profiles[kind] = { stats: await server.stats(), r, pgMs };
         await server.close();
       }
@@ -919,10 +746,4 @@ export const tickets: Benchmark = {
 };
 
 // Started as a child by startServer(): serve until told to close.
-const spec = process.env[SERVER_ENV];
-if (spec && process.send && import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  serve(JSON.parse(spec) as ServerSpec).catch((err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  });
-}
+runAsChild(SERVER_ENV, import.meta.url, serve);
