@@ -292,6 +292,18 @@ export function ticketPermissions(access: CommunityAccess, actor: Actor, t: Tick
   return can;
 }
 
+/** The actor's memberships sorted by what they grant, for the SQL visibility conditions below. */
+function membershipScope(actor: Actor) {
+  const orgsOf = (keep: (kind: Actor['memberships'][number]['kind']) => boolean) => actor.memberships.filter((m) => keep(m.kind)).map((m) => m.organizationId);
+  return {
+    companyOrgs: orgsOf((k) => k === 'property_company'),
+    contractorOrgs: orgsOf((k) => k === 'contractor'),
+    dutyOrgs: orgsOf((k) => DUTY_KINDS.includes(k)),
+    committeeCommunities: actor.memberships.filter((m) => COMMITTEE_KINDS.includes(m.kind) && m.communityId).map((m) => m.communityId as string),
+    districts: actor.memberships.filter((m) => m.kind === 'authority' && m.district).map((m) => m.district as string),
+  };
+}
+
 /**
  * The SQL condition for tickets an actor may see, for lists across communities: the same rules
  * as ticketPermissions(…).has('read'), in one query.
@@ -299,10 +311,7 @@ export function ticketPermissions(access: CommunityAccess, actor: Actor, t: Tick
 export function visibleTicket(actor: Actor, alias: string): Expression<SqlBool> {
   if (actor.isPlatformAdmin) return sql<SqlBool>`true`;
   const col = (c: string) => sql.ref(`${alias}.${c}`);
-  const companyOrgs = actor.memberships.filter((m) => m.kind === 'property_company').map((m) => m.organizationId);
-  const contractorOrgs = actor.memberships.filter((m) => m.kind === 'contractor').map((m) => m.organizationId);
-  const committeeCommunities = actor.memberships.filter((m) => COMMITTEE_KINDS.includes(m.kind) && m.communityId).map((m) => m.communityId as string);
-  const districts = actor.memberships.filter((m) => m.kind === 'authority' && m.district).map((m) => m.district as string);
+  const { companyOrgs, contractorOrgs, committeeCommunities, districts } = membershipScope(actor);
   return sql<SqlBool>`(
     ${col('community_id')} IN (SELECT d.community_id FROM duty_assignments d WHERE d.organization_id = ANY(${companyOrgs}::uuid[]) AND ${activeDuty})
     OR ${col('community_id')} = ANY(${committeeCommunities}::uuid[])
@@ -334,10 +343,7 @@ export type TicketBranch = { communities: Expression<unknown>; where?: Expressio
 export function visibleTicketBranches(actor: Actor, alias: string): TicketBranch[] | null {
   if (actor.isPlatformAdmin || (actor.communities?.duty.size ?? 0) > BROAD_SCOPE_COMMUNITIES) return null;
   const col = (c: string) => sql.ref(`${alias}.${c}`);
-  const companyOrgs = actor.memberships.filter((m) => m.kind === 'property_company').map((m) => m.organizationId);
-  const contractorOrgs = actor.memberships.filter((m) => m.kind === 'contractor').map((m) => m.organizationId);
-  const committeeCommunities = actor.memberships.filter((m) => COMMITTEE_KINDS.includes(m.kind) && m.communityId).map((m) => m.communityId as string);
-  const districts = actor.memberships.filter((m) => m.kind === 'authority' && m.district).map((m) => m.district as string);
+  const { companyOrgs, contractorOrgs, committeeCommunities, districts } = membershipScope(actor);
   const whole: Expression<unknown>[] = [];
   if (companyOrgs.length) whole.push(sql`SELECT d.community_id FROM duty_assignments d WHERE d.organization_id = ANY(${companyOrgs}::uuid[]) AND ${activeDuty}`);
   if (committeeCommunities.length) whole.push(sql`SELECT unnest(${committeeCommunities}::uuid[])`);
@@ -393,10 +399,7 @@ export function inspectionPermissions(access: CommunityAccess, actor: Actor, f: 
 export function visibleInspection(actor: Actor, alias: string): Expression<SqlBool> {
   if (actor.isPlatformAdmin) return sql<SqlBool>`true`;
   const col = (c: string) => sql.ref(`${alias}.${c}`);
-  const companyOrgs = actor.memberships.filter((m) => m.kind === 'property_company').map((m) => m.organizationId);
-  const dutyOrgs = actor.memberships.filter((m) => DUTY_KINDS.includes(m.kind)).map((m) => m.organizationId);
-  const committeeCommunities = actor.memberships.filter((m) => COMMITTEE_KINDS.includes(m.kind) && m.communityId).map((m) => m.communityId as string);
-  const districts = actor.memberships.filter((m) => m.kind === 'authority' && m.district).map((m) => m.district as string);
+  const { companyOrgs, dutyOrgs, committeeCommunities, districts } = membershipScope(actor);
   return sql<SqlBool>`(
     ${col('community_id')} IN (SELECT d.community_id FROM duty_assignments d WHERE d.organization_id = ANY(${companyOrgs}::uuid[]) AND ${activeDuty})
     OR ${col('community_id')} = ANY(${committeeCommunities}::uuid[])

@@ -7,6 +7,7 @@ import { EMAIL_QUEUE_NAME, QUEUE_NAME } from '../jobs/jobs.js';
 import type { UpkeepQueue } from '../jobs/queue.js';
 import { unauthorized } from '../lib/errors.js';
 import { OPEN_STATUSES } from '../modules/tickets/state-machine.js';
+import { withTimeout } from '../lib/timeout.js';
 
 /**
  * Prometheus metrics at GET /metrics (text exposition format), outside the OpenAPI document.
@@ -41,17 +42,6 @@ function processMetrics(): Registry {
     collectDefaultMetrics({ register: processRegistry });
   }
   return processRegistry;
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
-      timer.unref();
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 const digest = (s: string) => createHash('sha256').update(s).digest();

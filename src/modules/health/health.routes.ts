@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Redis } from 'ioredis';
 import { pingRedis } from '../../lib/redis.js';
+import { withTimeout } from '../../lib/timeout.js';
 
 const REDIS_CHECK_MS = 1_000;
 /**
@@ -10,18 +11,6 @@ const REDIS_CHECK_MS = 1_000;
  * the pool's connection timeout or longer.
  */
 const PG_CHECK_MS = 2_000;
-
-/** Rejects after ms unless the promise settled first. */
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
-      timer.unref();
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
 
 /** Resolves when the connection is ready, or after ms (whichever comes first). */
 function readyWithin(redis: Redis, ms: number): Promise<void> {
