@@ -162,7 +162,7 @@ async function queueWorker(spec: Exclude<ChildSpec, { role: 'api' }>): Promise<v
       emailRatePerSecond: 10_000,
     };
     const workers = await startWorkers({ config, db, redisUrl: BENCH_REDIS_URL, logger: pino({ level: 'silent' }), prefix: spec.prefix });
-    await workers.emailWorker.waitUntilReady();
+    await workers.emailWorker?.waitUntilReady();
     close = async () => {
       await workers.close();
       await db.destroy().catch(() => {});

@@ -65,6 +65,13 @@ const ADD_BATCH = 1_000;
 /** Generous: the run reports what it got rather than hang. */
 const DRAIN_TIMEOUT_MS = envInt('BENCH_TIMERS_DRAIN_TIMEOUT_MS', 90_000);
 const BURST_DRAIN_TIMEOUT_MS = envInt('BENCH_TIMERS_BURST_DRAIN_TIMEOUT_MS', 45_000);
+/**
+ * `one`: one worker process consumes both queues (WORKER_QUEUES=all, what `npm start` runs);
+ * `split`: the timers' process (WORKER_QUEUES=main) and an email process (WORKER_QUEUES=email),
+ * as docker-compose.yml deploys them.
+ */
+const WORKER_LAYOUT = (process.env.BENCH_TIMERS_WORKERS ?? 'split') as 'one' | 'split';
+if (WORKER_LAYOUT !== 'one' && WORKER_LAYOUT !== 'split') throw new Error('BENCH_TIMERS_WORKERS must be one or split');
 const EMAIL_RATE = 10_000; // the config's ceiling: far above what this machine sends, so never the limit
 const P99_TARGET_MS = 1_000;
 const RATIO_TARGET = 0.5;
@@ -150,6 +157,35 @@ async function startSink(): Promise<Sink> {
     },
     close: () => closeChild(child, 5_000),
   };
+}
+
+/* ------------------------------- the email worker process (split) ----------------------------- */
+
+const EMAIL_WORKER_ENV = 'UPKEEP_BENCH_TIMERS_EMAIL_WORKER';
+interface EmailWorkerSpec {
+  databaseUrl: string;
+  prefix: string;
+  smtpUrl: string;
+}
+type ToEmailWorker = { type: 'close' };
+type FromEmailWorker = { type: 'ready' };
+
+/** Child process: Upkeep's workers with WORKER_QUEUES=email, as a separate deployment runs them. */
+async function serveEmailWorker(spec: EmailWorkerSpec): Promise<void> {
+  const config = { ...benchConfig({ SMTP_URL: spec.smtpUrl, WORKER_QUEUES: 'email' }), databaseUrl: spec.databaseUrl, redisUrl: BENCH_REDIS_URL, queuePrefix: spec.prefix };
+  const db = createDb(spec.databaseUrl, { max: PG_POOL });
+  const logger = pino({ level: config.logLevel }, pino.destination({ dest: '/dev/null', sync: false }));
+  const workers = await startWorkers({ config, db, redisUrl: BENCH_REDIS_URL, logger, prefix: spec.prefix });
+  process.on('message', (m: ToEmailWorker) => {
+    if (m.type === 'close') void workers.close().then(() => db.destroy()).finally(() => process.exit(0));
+  });
+  process.send?.({ type: 'ready' } satisfies FromEmailWorker);
+}
+
+async function startEmailWorker(spec: EmailWorkerSpec): Promise<{ pid: number; close(): Promise<void> }> {
+  const child: ChildProcess = fork(SELF, [], { execArgv: ['--import', 'tsx'], env: { ...process.env, [EMAIL_WORKER_ENV]: JSON.stringify(spec) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  await nextMessage<FromEmailWorker, 'ready'>(child, 'ready', 'the email worker process');
+  return { pid: child.pid as number, close: () => closeChild(child, 15_000) };
 }
 
 /* -------------------------------------- raw BullMQ baseline --------------------------------- */
@@ -250,8 +286,13 @@ async function procTicksMs(pid: number): Promise<number | undefined> {
   }
 }
 
+/** Other worker processes of ours (the split layout's email process), counted with this one's. */
+const workerPids: number[] = [];
+
 async function cpuSnap(db: Db, sink: Sink, redis: ReturnType<typeof createRedis>): Promise<CpuSnap> {
   const node = process.cpuUsage();
+  let otherWorkersMs = 0;
+  for (const pid of workerPids) otherWorkersMs += (await procTicksMs(pid)) ?? 0;
   const { rows } = await sql<{ pid: number }>`SELECT pid FROM pg_stat_activity WHERE datname = current_database()`.execute(db);
   const pg = new Map<number, number>();
   for (const { pid } of rows) {
@@ -266,7 +307,7 @@ async function cpuSnap(db: Db, sink: Sink, redis: ReturnType<typeof createRedis>
   const idle = (t[3] ?? 0) + (t[4] ?? 0);
   return {
     at: Date.now(),
-    node: (node.user + node.system) / 1000,
+    node: (node.user + node.system) / 1000 + otherWorkersMs,
     sink: (await sink.stats()).cpuMicros / 1000,
     pg,
     redis: (num('used_cpu_user') + num('used_cpu_sys')) * 1000,
@@ -648,6 +689,7 @@ async function upkeep(log: (line: string) => void, scenario: ScenarioSpec): Prom
   const sink = await startSink();
   let workers: Workers | undefined;
   let workerDb: Db | undefined;
+  let emailWorker: Awaited<ReturnType<typeof startEmailWorker>> | undefined;
   const statsRedis = createRedis(BENCH_REDIS_URL, 'worker');
   const prefix = `bench-timers-${randomBytes(5).toString('hex')}`;
   try {
@@ -655,7 +697,11 @@ async function upkeep(log: (line: string) => void, scenario: ScenarioSpec): Prom
     const duties = await seedWorld(s.db, COMMUNITIES);
     const dbUrl = new URL(BENCH_DATABASE_URL);
     dbUrl.pathname = `/${s.dbName}`;
-    const config = { ...benchConfig({ SMTP_URL: sink.url }), databaseUrl: dbUrl.toString(), redisUrl: BENCH_REDIS_URL, queuePrefix: prefix };
+    const config = { ...benchConfig({ SMTP_URL: sink.url, WORKER_QUEUES: WORKER_LAYOUT === 'split' ? 'main' : 'all' }), databaseUrl: dbUrl.toString(), redisUrl: BENCH_REDIS_URL, queuePrefix: prefix };
+    if (WORKER_LAYOUT === 'split') {
+      emailWorker = await startEmailWorker({ databaseUrl: dbUrl.toString(), prefix, smtpUrl: sink.url });
+      workerPids.push(emailWorker.pid);
+    }
     // The worker process's pool: as src/bootstrap/start.ts makes it (createDb's default size) unless BENCH_PG_POOL says otherwise.
     workerDb = createDb(dbUrl.toString(), { max: PG_POOL });
     // Production logging (JSON at LOG_LEVEL's default, info) to /dev/null: its cost is counted, its output dropped.
@@ -670,6 +716,8 @@ async function upkeep(log: (line: string) => void, scenario: ScenarioSpec): Prom
     return { warm, result, config, emailConcurrency: Math.min(config.workerConcurrency * 2, 20), rss: process.memoryUsage().rss };
   } finally {
     await workers?.close().catch(() => {});
+    await emailWorker?.close().catch(() => {});
+    workerPids.length = 0;
     await workerDb?.destroy().catch(() => {});
     await sink.close().catch(() => {});
     await deletePrefix(prefix).catch(() => {});
@@ -851,6 +899,14 @@ export const timers: Benchmark = {
     return { markdown };
   },
 };
+
+// Started as a child by startEmailWorker(): the email queue's workers, until told to close.
+if (process.env[EMAIL_WORKER_ENV] && process.send && import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  serveEmailWorker(JSON.parse(process.env[EMAIL_WORKER_ENV]) as EmailWorkerSpec).catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+}
 
 // Started as a child by startSink(): the SMTP sink, until told to close.
 if (process.env[SINK_ENV] && process.send && import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

@@ -30,6 +30,12 @@ export interface Config {
   loginRateLimitPerMinute: number;
   queuePrefix: string;
   workerConcurrency: number;
+  /**
+   * Which queues this worker process consumes: `all` (the default: one process does everything),
+   * `main` (timers, digests, inspections; runs the relay and the schedulers) or `email` (sends
+   * only). Splitting them across processes keeps timer firing off the email sender's event loop.
+   */
+  workerQueues: 'all' | 'main' | 'email';
   logLevel: string;
   seedDemo: boolean;
   publicUrl: string | undefined;
@@ -93,6 +99,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     loginRateLimitPerMinute: r.int('LOGIN_RATE_LIMIT_PER_MINUTE', 20, 1, 10000),
     queuePrefix: r.string('QUEUE_PREFIX', 'upkeep'),
     workerConcurrency: r.int('WORKER_CONCURRENCY', 5, 1, 200),
+    workerQueues: r.oneOf('WORKER_QUEUES', ['all', 'main', 'email'] as const, 'all'),
     logLevel: r.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
     seedDemo: r.bool('SEED_DEMO', true),
     publicUrl: r.url('PUBLIC_URL', ['http:', 'https:']),

@@ -103,6 +103,28 @@ describe('email delivery', () => {
     expect(smtp.messagesTo(to)).toHaveLength(1);
   });
 
+  it('split across processes (WORKER_QUEUES=main and =email): the main set relays and sends nothing, the email set sends', async () => {
+    const prefix = uniquePrefix();
+    const main = await pool.start({ prefix, config: { workerQueues: 'main' } });
+    expect(main.worker).toBeDefined();
+    expect(main.emailWorker).toBeUndefined();
+    const to = address('split');
+    const n = await emailTo(to);
+    // Relayed to the email queue by the main set, but nobody sends it yet.
+    await waitFor('the email job', async () => (await main.emailQueue.getJob(notificationJobId(n.id))) !== undefined);
+    await sleep(500);
+    expect(smtp.messagesTo(to)).toHaveLength(0);
+    expect((await row(n.id)).status).toBe('pending');
+
+    const email = await pool.start({ prefix, config: { workerQueues: 'email' } });
+    expect(email.worker).toBeUndefined();
+    expect(email.emailWorker).toBeDefined();
+    await waitFor('the message', () => smtp.messagesTo(to).length >= 1, 10_000);
+    await waitFor('the row to be sent', async () => (await row(n.id)).status === 'sent');
+    await sleep(500);
+    expect(smtp.messagesTo(to)).toHaveLength(1);
+  });
+
   it('messages are composed whole: long non-ASCII subjects fold into encoded words, bodies decode, header values cannot add headers', () => {
     const subject = '物业服务合同将在 7 天后到期：提醒基准小区-12 的物业公司-12 duty contract ends in 7 days';
     const m = composeMessage({ from: 'Upkeep 物业 <no-reply@upkeep.local>', to: 'a@b.cn\r\nBcc: evil@x.cn', subject, text: '你好\n第二行', html: '<p>你好</p>', messageId: '<id@upkeep.local>' });

@@ -285,27 +285,34 @@ describe('faults', () => {
       await waitFor(
         'the reconciler to restore the lost jobs',
         () => log.entries.some((e) => e.msg === 'reconciler restored jobs missing from Redis' && Number(e.restoredTimers) > 0),
-        15_000,
+        30_000,
       );
+      // (What was still wrong at the last look goes into the timeout's message.)
+      let wrong = '';
       await waitFor(
         'every open timer to be back in Redis',
         async () => {
           const open = await openTimers(t!.db, all.ids);
-          if (open.some((r) => r.state !== 'enqueued')) return false;
+          const notEnqueued = open.filter((r) => r.state !== 'enqueued');
+          if (notEnqueued.length > 0) return void (wrong = `not enqueued: ${JSON.stringify(notEnqueued)}`);
           for (const r of open) {
             const job = await started.queue.getJob(r.job_id);
-            if (!job || (await job.getState()) !== 'delayed') return false;
-            if (Math.abs(job.timestamp + (job.delay ?? 0) - r.due_at.getTime()) > 1_000) return false;
+            const state = job && (await job.getState());
+            if (state !== 'delayed') return void (wrong = `job ${r.job_id} (due ${r.due_at.toISOString()}) is ${state ?? 'missing'}`);
+            if (Math.abs(job!.timestamp + (job!.delay ?? 0) - r.due_at.getTime()) > 1_000) return void (wrong = `job ${r.job_id} runs at ${job!.timestamp + (job!.delay ?? 0)}, due ${r.due_at.getTime()}`);
           }
+          wrong = `${open.length} open timers`;
           return open.length === all.acknowledged.length * 4 + all.resolved.length;
         },
-        15_000,
-      );
+        30_000,
+      ).catch((err: Error) => {
+        throw new Error(`${err.message}; ${wrong}`);
+      });
 
       const due = await letTimeReachDue(t.db, started.queue, all.ids);
       expect(due).toHaveLength(16 * 4 + 16);
       await expectEverythingOnce(t, w, all, due, log, smtp);
-    }, 45_000);
+    }, 75_000);
   });
 
   describe('PostgreSQL', () => {
@@ -499,7 +506,12 @@ describe('faults', () => {
           return byJob;
         };
         // Past the budget of six attempts, every email is still owed, none dead.
-        await waitFor('six failed attempts per email', () => failuresOf().size === 8 && [...failuresOf().values()].every((times) => times.length >= 6), 15_000);
+        // Generous bounds: under a loaded CI machine the first attempt can start late.
+        await waitFor('six failed attempts per email', () => failuresOf().size === 8 && [...failuresOf().values()].every((times) => times.length >= 6), 30_000).catch(async (err: Error) => {
+          const rows = await t.db.selectFrom('notifications').select(['id', 'status', 'attempts', 'last_error', 'lease_until', 'enqueued_at']).where('id', 'in', ids).execute();
+          const failures = [...failuresOf()].map(([job, times]) => `${job}: ${times.length}`);
+          throw new Error(`${err.message}; failures per job ${JSON.stringify(failures)}; rows ${JSON.stringify(rows)}; other warnings ${JSON.stringify(log.entries.filter((e) => e.msg !== 'email send failed').slice(-5))}`);
+        });
         const rows = await t.db.selectFrom('notifications').selectAll().where('id', 'in', ids).execute();
         for (const r of rows) {
           expect(r.status).toBe('failed');
@@ -513,7 +525,7 @@ describe('faults', () => {
             const now = await t.db.selectFrom('notifications').selectAll().where('id', 'in', ids).execute();
             return now.every((r) => r.status === 'sent') && now;
           },
-          15_000,
+          30_000,
         );
         await sleep(1_000);
         for (const r of sent) {
@@ -538,6 +550,6 @@ describe('faults', () => {
         await workers.cleanup();
         await t.close();
       }
-    }, 30_000);
+    }, 75_000);
   });
 });

@@ -320,6 +320,34 @@ describe('timers', () => {
     expect((await notificationsOf(jobId)).map((n) => n.dedupe_key)).toEqual(expectedKeys(jobId, w.recipients));
   });
 
+  it('a partial loss of Redis data (a job hash left without its delayed entry): the reconciler replaces the orphan, and the timer fires once', async () => {
+    const w = await holderWorld();
+    const validTo = new Date(Date.now() + 20 * DAY);
+    const duty = await insertDuty(w, validTo);
+    const jobId = `test-orphan-${duty.id}`;
+    const workers = await pool.start();
+    const dueAt = new Date(Date.now() + 8_000);
+    await t.db.transaction().execute((trx) => scheduleTimer(trx, reminderSpec(duty.id, w.community.id, validTo, jobId, dueAt)));
+    workers.kickRelay();
+    await waitFor('the timer to be relayed', async () => (await delayedJob(workers, jobId)) !== undefined);
+    // Keys deleted one by one (or evicted) while others were written: the job's hash survives,
+    // its entry in the delayed set does not. Nothing would ever run it.
+    const queues = await relayQueuesFor(workers.prefix);
+    try {
+      await queues.redis.zrem(queues.main.keys.delayed ?? queues.main.toKey('delayed'), jobId);
+      expect(await (await workers.queue.getJob(jobId))?.getState()).toBe('unknown');
+      expect((await reconcile(t.db, queues, log.logger)).timers).toBeGreaterThanOrEqual(1);
+    } finally {
+      await queues.close();
+    }
+    const job = await delayedJob(workers, jobId);
+    expect(job).toBeDefined();
+    expect(Math.abs((job?.timestamp ?? 0) + (job?.delay ?? 0) - dueAt.getTime())).toBeLessThan(1_000);
+    await waitFor('the timer to fire', async () => (await timer(jobId))?.state === 'fired', 15_000);
+    await sleep(300);
+    expect((await notificationsOf(jobId)).map((n) => n.dedupe_key)).toEqual(expectedKeys(jobId, w.recipients));
+  });
+
   it('a reminder whose duty changed after scheduling fires but tells no one', async () => {
     const w = await holderWorld();
     const duty = await insertDuty(w, new Date(Date.now() + 3 * DAY));

@@ -29,9 +29,10 @@ export interface StartWorkersOptions {
 }
 
 export interface Workers {
-  worker: Worker;
-  /** Sends emails, rate-limited (EMAIL_RATE_PER_SECOND). */
-  emailWorker: Worker;
+  /** The main queue's worker (absent when WORKER_QUEUES=email). */
+  worker: Worker | undefined;
+  /** Sends emails, rate-limited (EMAIL_RATE_PER_SECOND); absent when WORKER_QUEUES=main. */
+  emailWorker: Worker | undefined;
   /** The producer handlers use to enqueue further jobs. */
   queue: UpkeepQueue;
   emailQueue: UpkeepQueue;
@@ -45,11 +46,16 @@ export interface Workers {
   close(): Promise<void>;
 }
 
-/** Starts the BullMQ worker for every job in src/jobs/jobs.ts, and registers the schedulers. */
+/**
+ * Starts the BullMQ workers for the jobs in src/jobs/jobs.ts, as WORKER_QUEUES says: the main
+ * queue's (with the relay and the schedulers) and the email queue's, or one of them.
+ */
 export async function startWorkers(opts: StartWorkersOptions): Promise<Workers> {
   const { config, db } = opts;
   const prefix = opts.prefix ?? config.queuePrefix;
   const logger = opts.logger.child({ component: 'workers', queue: QUEUE_NAME, prefix });
+  const consumesMain = config.workerQueues !== 'email';
+  const consumesEmail = config.workerQueues !== 'main';
 
   // Both connections are worker-role (maxRetriesPerRequest: null): a worker waits for Redis to
   // come back rather than failing; BullMQ requires it for the worker's blocking connection,
@@ -98,7 +104,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<Workers> 
   try {
     await warnUnlessNoEviction(queueConnection, logger);
 
-    worker = new Worker(QUEUE_NAME, processor, {
+    if (consumesMain) worker = new Worker(QUEUE_NAME, processor, {
       connection: workerConnection,
       prefix,
       concurrency: config.workerConcurrency,
@@ -117,7 +123,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<Workers> 
     });
 
     // Emails: their own queue, so the limiter throttles SMTP and nothing else.
-    emailWorker = new Worker(EMAIL_QUEUE_NAME, processor, {
+    if (consumesEmail) emailWorker = new Worker(EMAIL_QUEUE_NAME, processor, {
       connection: createRedis(opts.redisUrl, 'worker'),
       prefix,
       concurrency: emailConcurrency,
@@ -130,37 +136,40 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<Workers> 
       stalledInterval: config.stalledIntervalMs,
       maxStalledCount: 2,
     });
-    emailWorker.on('error', (err) => logger.error({ err }, 'email worker error'));
-    emailWorker.on('failed', (job, err) => logger.warn({ jobId: job?.id, attemptsMade: job?.attemptsMade, requestId: job && requestIdOf(job), err: err.message }, 'email send failed'));
+    emailWorker?.on('error', (err) => logger.error({ err }, 'email worker error'));
+    emailWorker?.on('failed', (job, err) => logger.warn({ jobId: job?.id, attemptsMade: job?.attemptsMade, requestId: job && requestIdOf(job), err: err.message }, 'email send failed'));
 
-    // Debug only: at info a line per job (one per timer fired) costs a serialisation and a write
-    // each on the worker's event loop; failures and stalls below stay at warn/error.
-    if (logger.isLevelEnabled('debug')) {
-      worker.on('completed', (job) => {
-        const ms = job.finishedOn !== undefined && job.processedOn !== undefined ? job.finishedOn - job.processedOn : undefined;
-        logger.debug({ jobId: job.id, job: job.name, ms, requestId: requestIdOf(job) }, 'job completed');
+    if (worker) {
+      const main = worker;
+      // Debug only: at info a line per job (one per timer fired) costs a serialisation and a write
+      // each on the worker's event loop; failures and stalls below stay at warn/error.
+      if (logger.isLevelEnabled('debug')) {
+        main.on('completed', (job) => {
+          const ms = job.finishedOn !== undefined && job.processedOn !== undefined ? job.finishedOn - job.processedOn : undefined;
+          logger.debug({ jobId: job.id, job: job.name, ms, requestId: requestIdOf(job) }, 'job completed');
+        });
+      }
+      main.on('failed', (job, err) => {
+        const attempts = job?.opts.attempts ?? 1;
+        const willRetry = job !== undefined && job.attemptsMade < attempts && !(err instanceof UnrecoverableError);
+        logger[willRetry ? 'warn' : 'error'](
+          { jobId: job?.id, job: job?.name, attemptsMade: job?.attemptsMade, attempts, willRetry, requestId: job && requestIdOf(job), err },
+          willRetry ? 'job failed; will retry' : 'job failed',
+        );
       });
-    }
-    worker.on('failed', (job, err) => {
-      const attempts = job?.opts.attempts ?? 1;
-      const willRetry = job !== undefined && job.attemptsMade < attempts && !(err instanceof UnrecoverableError);
-      logger[willRetry ? 'warn' : 'error'](
-        { jobId: job?.id, job: job?.name, attemptsMade: job?.attemptsMade, attempts, willRetry, requestId: job && requestIdOf(job), err },
-        willRetry ? 'job failed; will retry' : 'job failed',
-      );
-    });
-    worker.on('stalled', (jobId) => logger.warn({ jobId }, 'job stalled (its worker stopped renewing the lock); handed back to the queue'));
-    // Without a listener an 'error' event would throw; connection trouble is retried by ioredis.
-    worker.on('error', (err) => logger.error({ err }, 'worker error'));
+      main.on('stalled', (jobId) => logger.warn({ jobId }, 'job stalled (its worker stopped renewing the lock); handed back to the queue'));
+      // Without a listener an 'error' event would throw; connection trouble is retried by ioredis.
+      main.on('error', (err) => logger.error({ err }, 'worker error'));
 
-    await registerSchedulers(queue, config);
-    // Schedulers live in Redis: re-upserting them regularly brings them back after Redis lost
-    // its data (the reconciler they run then restores every timer).
-    schedulerRefresh = setInterval(() => {
-      registerSchedulers(queue, config).catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'could not refresh schedulers'));
-    }, config.reconcileEveryMs);
-    schedulerRefresh.unref();
-    relay = startRelay({ db, databaseUrl: opts.databaseUrl, queues: relayQueues, logger: logger.child({ component: 'relay' }), pollMs: config.relayPollMs });
+      await registerSchedulers(queue, config);
+      // Schedulers live in Redis: re-upserting them regularly brings them back after Redis lost
+      // its data (the reconciler they run then restores every timer).
+      schedulerRefresh = setInterval(() => {
+        registerSchedulers(queue, config).catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'could not refresh schedulers'));
+      }, config.reconcileEveryMs);
+      schedulerRefresh.unref();
+      relay = startRelay({ db, databaseUrl: opts.databaseUrl, queues: relayQueues, logger: logger.child({ component: 'relay' }), pollMs: config.relayPollMs });
+    }
   } catch (err) {
     clearInterval(schedulerRefresh);
     await relay?.close();
@@ -169,24 +178,24 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<Workers> 
     throw err;
   }
 
-  logger.info({ concurrency: config.workerConcurrency }, 'workers started');
+  logger.info({ concurrency: config.workerConcurrency, queues: config.workerQueues }, 'workers started');
 
   const started = worker;
-  const startedEmail = emailWorker as Worker;
-  const startedRelay = relay as ReturnType<typeof startRelay>;
+  const startedEmail = emailWorker;
+  const startedRelay = relay;
   let closing: Promise<void> | undefined;
   return {
     worker: started,
     emailWorker: startedEmail,
     queue,
     emailQueue,
-    kickRelay: () => startedRelay.kick(),
+    kickRelay: () => startedRelay?.kick(),
     close() {
       closing ??= (async () => {
         logger.info('workers closing: waiting for running jobs to finish');
         clearInterval(schedulerRefresh);
-        await startedRelay.close();
-        await startedEmail.close();
+        await startedRelay?.close();
+        await startedEmail?.close();
         await emailQueue.close();
         channel.close();
         await closeAll(started, queue, [workerConnection, queueConnection]);

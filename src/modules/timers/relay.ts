@@ -93,30 +93,40 @@ export async function relayOnce(db: Db, queues: RelayQueues, what: { timers: boo
   return { timers: timerCount, emails: emailCount };
 }
 
+/** A timer due further ahead than this must be a delayed job; nearer, it may be waiting or running. */
+const SURELY_DELAYED_MS = 5_000;
+
 /**
- * Which of these job ids have no live job in Redis: none at all, or one that failed for good
- * (returned in `failed`: it must be removed before its id can be used again). One pipelined round
- * trip per page.
+ * Which of these jobs have no live job in Redis: none at all, one that failed for good, or an
+ * orphaned job hash whose timer is due later but which is not in the delayed set (a partial loss
+ * of Redis data: keys deleted one by one, or evicted). Those in `stale` must be removed before
+ * their id can be used again. One pipelined round trip per page.
  */
-async function missingJobIds(client: Redis, queue: Queue, ids: string[]): Promise<{ missing: Set<string>; failed: Set<string> }> {
+async function missingJobIds(client: Redis, queue: Queue, jobs: Array<{ jobId: string; dueAt?: Date }>): Promise<{ missing: Set<string>; stale: Set<string> }> {
   const pipeline = client.pipeline();
-  for (const id of ids) {
-    pipeline.exists(queue.toKey(id));
-    pipeline.zscore(queue.keys.failed ?? queue.toKey('failed'), id);
+  const delayedKey = queue.keys.delayed ?? queue.toKey('delayed');
+  const failedKey = queue.keys.failed ?? queue.toKey('failed');
+  const surelyDelayedAfter = Date.now() + SURELY_DELAYED_MS;
+  for (const { jobId } of jobs) {
+    pipeline.exists(queue.toKey(jobId));
+    pipeline.zscore(failedKey, jobId);
+    pipeline.zscore(delayedKey, jobId);
   }
   const results = (await pipeline.exec()) ?? [];
   const missing = new Set<string>();
-  const failed = new Set<string>();
-  ids.forEach((id, i) => {
-    const [existsErr, exists] = results[2 * i] ?? [null, 1];
-    const [failedErr, failedScore] = results[2 * i + 1] ?? [null, null];
-    if (!existsErr && exists === 0) missing.add(id);
-    else if (!failedErr && failedScore !== null) {
-      missing.add(id);
-      failed.add(id);
+  const stale = new Set<string>();
+  jobs.forEach(({ jobId, dueAt }, i) => {
+    const [existsErr, exists] = results[3 * i] ?? [null, 1];
+    const [failedErr, failedScore] = results[3 * i + 1] ?? [null, null];
+    const [delayedErr, delayedScore] = results[3 * i + 2] ?? [null, 0];
+    if (existsErr || failedErr || delayedErr) return;
+    if (exists === 0) missing.add(jobId);
+    else if (failedScore !== null || (dueAt !== undefined && dueAt.getTime() > surelyDelayedAfter && delayedScore === null)) {
+      missing.add(jobId);
+      stale.add(jobId);
     }
   });
-  return { missing, failed };
+  return { missing, stale };
 }
 
 /**
@@ -132,10 +142,10 @@ export async function reconcile(db: Db, queues: RelayQueues, logger: Logger): Pr
     const page = await timers.enqueuedPage(db, after, PAGE);
     if (page.length === 0) break;
     after = page[page.length - 1]?.id ?? null;
-    const { missing, failed } = await missingJobIds(queues.redis, queues.main, page.map((t) => t.job_id));
+    const { missing, stale } = await missingJobIds(queues.redis, queues.main, page.map((t) => ({ jobId: t.job_id, dueAt: t.due_at })));
     const toAdd = page.filter((t) => missing.has(t.job_id));
     if (toAdd.length > 0) {
-      await Promise.all([...failed].map((id) => queues.main.remove(id).catch(() => 0)));
+      await Promise.all([...stale].map((id) => queues.main.remove(id).catch(() => 0)));
       const now = Date.now();
       await queues.main.addBulk(
         toAdd.map((t) => ({ name: 'timer.fire', data: timerJobData(t), opts: { jobId: t.job_id, delay: Math.max(0, t.due_at.getTime() - now), ...TIMER_JOB_OPTS } })),
@@ -150,11 +160,10 @@ export async function reconcile(db: Db, queues: RelayQueues, logger: Logger): Pr
     const page = await notifications.undeliveredPage(db, after, PAGE);
     if (page.length === 0) break;
     after = page[page.length - 1]?.id ?? null;
-    const ids = page.map((n) => notificationJobId(n.id));
-    const { missing, failed } = await missingJobIds(queues.redis, queues.email, ids);
+    const { missing, stale } = await missingJobIds(queues.redis, queues.email, page.map((n) => ({ jobId: notificationJobId(n.id) })));
     const toAdd = page.filter((n) => missing.has(notificationJobId(n.id)));
     if (toAdd.length > 0) {
-      await Promise.all([...failed].map((id) => queues.email.remove(id).catch(() => 0)));
+      await Promise.all([...stale].map((id) => queues.email.remove(id).catch(() => 0)));
       await queues.email.addBulk(toAdd.map((n) => ({ name: 'notification.send', data: emailJobData(n), opts: { jobId: notificationJobId(n.id), ...EMAIL_JOB_OPTS } })));
       restoredEmails += toAdd.length;
     }
