@@ -70,7 +70,7 @@ const BURST_DRAIN_TIMEOUT_MS = envInt('BENCH_TIMERS_BURST_DRAIN_TIMEOUT_MS', 45_
  * `split`: the timers' process (WORKER_QUEUES=main) and an email process (WORKER_QUEUES=email),
  * as docker-compose.yml deploys them.
  */
-const WORKER_LAYOUT = (process.env.BENCH_TIMERS_WORKERS ?? 'split') as 'one' | 'split';
+const WORKER_LAYOUT = (process.env.BENCH_TIMERS_WORKERS ?? 'one') as 'one' | 'split';
 if (WORKER_LAYOUT !== 'one' && WORKER_LAYOUT !== 'split') throw new Error('BENCH_TIMERS_WORKERS must be one or split');
 const EMAIL_RATE = 10_000; // the config's ceiling: far above what this machine sends, so never the limit
 const P99_TARGET_MS = 1_000;
@@ -665,7 +665,7 @@ function benchConfig(overrides: Record<string, string>): Config {
     SEED_DEMO: 'false',
     ...overrides,
   };
-  for (const k of ['WORKER_CONCURRENCY', 'RELAY_POLL_MS', 'RECONCILE_EVERY_MS']) if (process.env[k]) env[k] = process.env[k];
+  for (const k of ['WORKER_CONCURRENCY', 'RELAY_POLL_MS', 'RECONCILE_EVERY_MS', 'TIMER_SWEEP_MS']) if (process.env[k]) env[k] = process.env[k];
   return loadConfig(env);
 }
 

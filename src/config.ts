@@ -50,6 +50,12 @@ export interface Config {
   relayPollMs: number;
   /** How often the reconciler restores timers missing from Redis. */
   reconcileEveryMs: number;
+  /**
+   * The timer sweeper's pass interval while timers fall due: it fires due timers of the
+   * batchable kinds straight from PostgreSQL, a batch per transaction, at most this late (plus
+   * the batch's own time). 0 turns it off (timers then fire only through their BullMQ jobs).
+   */
+  timerSweepMs: number;
   /** First retry delay of a failed email send; each further retry waits twice as long. */
   emailRetryBaseMs: number;
   /**
@@ -109,6 +115,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     emailLeaseSeconds: r.int('EMAIL_LEASE_SECONDS', 60, 1, 3600),
     relayPollMs: r.int('RELAY_POLL_MS', 5_000, 50, 600_000),
     reconcileEveryMs: r.int('RECONCILE_EVERY_MS', 60_000, 1_000, 86_400_000),
+    timerSweepMs: r.int('TIMER_SWEEP_MS', 200, 0, 60_000),
     emailRetryBaseMs: r.int('EMAIL_RETRY_BASE_MS', 5_000, 10, 3_600_000),
     emailLockMs: r.int('EMAIL_LOCK_MS', 60_000, 1_000, 600_000),
     stalledIntervalMs: r.int('STALLED_INTERVAL_MS', 30_000, 500, 600_000),

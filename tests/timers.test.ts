@@ -5,7 +5,7 @@ import { createQueue, enqueue } from '../src/jobs/queue.js';
 import { contractReminderJobId, scheduleContractReminders } from '../src/modules/duties/duties.timers.js';
 import { reconcile, type RelayQueues } from '../src/modules/timers/relay.js';
 import { cancelTimers, getTimerByJobId, scheduleTimer, scheduleTimers, type TimerSpec } from '../src/modules/timers/timers.service.js';
-import { FiringMemo, handleTimerFire, type TimerJobContext } from '../src/modules/timers/timers.jobs.js';
+import { FiringMemo, handleTimerFire, sweepDueTimers, type TimerJobContext } from '../src/modules/timers/timers.jobs.js';
 import { createTimerBatchHandlers, createTimerHandlers } from '../workers/registry.js';
 import { registerSchedulers, SCHEDULER_IDS } from '../workers/schedulers.js';
 import { createTestApp, testConfig, type TestApp } from './helpers/app.js';
@@ -367,7 +367,8 @@ describe('timers', () => {
   it('after Redis lost its data, the reconciler brings back every pending timer: all fire, none twice; the schedulers come back', async () => {
     const w = await holderWorld();
     const cfg = config();
-    const workers = await pool.start();
+    // The sweeper off: this is about what the jobs and the reconciler do (the next test: the sweeper).
+    const workers = await pool.start({ config: { timerSweepMs: 0 } });
     const duties: Array<Awaited<ReturnType<typeof insertDuty>>> = [];
     for (let i = 0; i < 5; i++) duties.push(await insertDuty(w, new Date(Date.now() + 7 * DAY + 2_500 + i * 100)));
     const jobIds = duties.map((d) => contractReminderJobId(d.id, 7, d.valid_to as Date));
@@ -438,6 +439,77 @@ describe('timers', () => {
     for (const u of w.recipients) expect(loggedEmailsTo(u.email)).toHaveLength(jobIds.length);
   }, 30_000);
 
+  it('the sweeper fires due reminders straight from PostgreSQL, in batches, with Redis wiped and no reconciler run; their restored jobs do not fire them again', async () => {
+    const w = await holderWorld();
+    const workers = await pool.start({ config: { timerSweepMs: 50 } });
+    const duties: Array<Awaited<ReturnType<typeof insertDuty>>> = [];
+    for (let i = 0; i < 6; i++) duties.push(await insertDuty(w, new Date(Date.now() + 7 * DAY + 2_000 + i * 50)));
+    const jobIds = duties.map((d) => contractReminderJobId(d.id, 7, d.valid_to as Date));
+    await t.db.transaction().execute(async (trx) => {
+      for (const d of duties) await scheduleContractReminders(trx, dutyRef(d));
+    });
+    for (const id of jobIds) await waitFor(`the delayed job ${id}`, () => delayedJob(workers, id));
+    await waitFor('the timers to be enqueued', async () => {
+      const rows = await t.db.selectFrom('timers').select('state').where('job_id', 'in', jobIds).execute();
+      return rows.length === jobIds.length && rows.every((r) => r.state === 'enqueued');
+    });
+    // Redis loses every job; nobody runs the reconciler.
+    expect(await deletePrefix(workers.prefix)).toBeGreaterThan(0);
+    for (const id of jobIds) expect(await workers.queue.getJob(id)).toBeUndefined();
+
+    await waitFor(
+      'every timer to fire',
+      async () => (await t.db.selectFrom('timers').select('state').where('job_id', 'in', jobIds).execute()).every((r) => r.state === 'fired'),
+      10_000,
+    );
+    const rows = await t.db.selectFrom('timers').select(['job_id', 'due_at', 'fired_at']).where('job_id', 'in', jobIds).execute();
+    for (const r of rows) {
+      // Never early; late by about the sweep interval at most (generous for a loaded machine).
+      expect(r.fired_at!.getTime()).toBeGreaterThanOrEqual(r.due_at.getTime());
+      expect(r.fired_at!.getTime() - r.due_at.getTime()).toBeLessThan(3_000);
+    }
+    // The reconciler restores only what is still owed a job (the later reminders of these
+    // duties), not the fired ones: each reminder went out once.
+    const queues = await relayQueuesFor(workers.prefix);
+    try {
+      await reconcile(t.db, queues, log.logger);
+    } finally {
+      await queues.close();
+    }
+    for (const id of jobIds) expect(await workers.queue.getJob(id)).toBeUndefined();
+    await sleep(500);
+    for (const id of jobIds) expect((await notificationsOf(id)).map((n) => n.dedupe_key)).toEqual(expectedKeys(id, w.recipients));
+  });
+
+  it('one sweep fires every due batchable timer in batches of the configured size, each once; a second sweep finds nothing', async () => {
+    const w = await holderWorld();
+    const validTo = new Date(Date.now() + 20 * DAY);
+    const duties = await Promise.all(Array.from({ length: 11 }, () => insertDuty(w, validTo)));
+    const due = new Date(Date.now() - 1_000);
+    const specs = duties.map((d, i) => reminderSpec(d.id, w.community.id, validTo, `test-sweep-${i}-${d.id}`, due));
+    // Not relayed to Redis at all (pending): the sweep needs only PostgreSQL.
+    await t.db.transaction().execute((trx) => scheduleTimers(trx, specs));
+    const later = reminderSpec(duties[0]!.id, w.community.id, validTo, `test-sweep-later-${duties[0]!.id}`, new Date(Date.now() + 60_000));
+    await t.db.transaction().execute((trx) => scheduleTimer(trx, later));
+    const queues = await relayQueuesFor(`unused-${duties[0]!.id}`);
+    const stats = { batches: 0, batchMs: 0, fired: 0 };
+    try {
+      const ctx: TimerJobContext = { db: t.db, logger: log.logger, timerHandlers: createTimerHandlers(), timerBatchHandlers: createTimerBatchHandlers(), firingMemo: new FiringMemo(), relayQueues: queues, fireBatch: 4 };
+      expect(await sweepDueTimers(ctx, 2, stats)).toBe(11);
+      // 4 + 4, then 3 + 0 (two side by side per round).
+      expect(stats.batches).toBe(4);
+      expect(await sweepDueTimers(ctx, 2)).toBe(0);
+    } finally {
+      await queues.close();
+    }
+    for (const spec of specs) {
+      expect((await timer(spec.jobId))?.state).toBe('fired');
+      expect((await notificationsOf(spec.jobId)).map((n) => n.dedupe_key)).toEqual(expectedKeys(spec.jobId, w.recipients));
+    }
+    // Not due yet: left for later.
+    expect((await timer(later.jobId))?.state).toBe('pending');
+  });
+
   it('API writes never wait on Redis: with Redis unreachable they commit at once, and the relay catches up later', async () => {
     const dead = await createTestApp({ redisUrl: 'redis://127.0.0.1:6399' });
     const deadPool = new TestWorkers({ db: dead.db, databaseUrl: dead.testDb.url, config: { ...config(), databaseUrl: dead.testDb.url }, logger: log.logger });
@@ -496,7 +568,9 @@ describe('timers', () => {
     try {
       const w = await holderWorld();
       const duty = await insertDuty(w, new Date(Date.now() + 3 * DAY));
-      const workers = await pool.start({ redisUrl: proxy.url(TEST_REDIS_URL) });
+      // The sweeper off: it would fire the overdue reminder from PostgreSQL before the PATCH
+      // (as it should); this is about the relay holding it while Redis hangs.
+      const workers = await pool.start({ redisUrl: proxy.url(TEST_REDIS_URL), config: { timerSweepMs: 0 } });
       const oldJobId = contractReminderJobId(duty.id, 7, duty.valid_to as Date);
 
       proxy.freeze();

@@ -9,7 +9,7 @@ import { startRelay, type RelayQueues } from '../src/modules/timers/relay.js';
 import { createQueue, emailJobOptions, type UpkeepQueue } from '../src/jobs/queue.js';
 import { createRedis } from '../src/lib/redis.js';
 import { runWithRequestId } from '../src/lib/request-context.js';
-import { FiringMemo } from '../src/modules/timers/timers.jobs.js';
+import { FiringMemo, startSweeper } from '../src/modules/timers/timers.jobs.js';
 import { OutcomeMemo } from '../src/jobs/memo.js';
 import type { SendOutcome } from '../src/modules/notifications/notifications.service.js';
 import { createHandlers, createTimerBatchHandlers, createTimerHandlers, dispatch, type JobHandlers } from './registry.js';
@@ -100,6 +100,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<Workers> 
   let worker: Worker | undefined;
   let emailWorker: Worker | undefined;
   let relay: ReturnType<typeof startRelay> | undefined;
+  let sweeper: ReturnType<typeof startSweeper> | undefined;
   let schedulerRefresh: NodeJS.Timeout | undefined;
   try {
     await warnUnlessNoEviction(queueConnection, logger);
@@ -169,9 +170,11 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<Workers> 
       }, config.reconcileEveryMs);
       schedulerRefresh.unref();
       relay = startRelay({ db, databaseUrl: opts.databaseUrl, queues: relayQueues, logger: logger.child({ component: 'relay' }), pollMs: config.relayPollMs });
+      sweeper = startSweeper({ db, logger: logger.child({ component: 'sweeper' }), timerHandlers, timerBatchHandlers, firingMemo, relayQueues }, config.timerSweepMs);
     }
   } catch (err) {
     clearInterval(schedulerRefresh);
+    await sweeper?.close();
     await relay?.close();
     await emailWorker?.close();
     await closeAll(worker, queue, [workerConnection, queueConnection]);
@@ -183,6 +186,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<Workers> 
   const started = worker;
   const startedEmail = emailWorker;
   const startedRelay = relay;
+  const startedSweeper = sweeper;
   let closing: Promise<void> | undefined;
   return {
     worker: started,
@@ -194,6 +198,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<Workers> 
       closing ??= (async () => {
         logger.info('workers closing: waiting for running jobs to finish');
         clearInterval(schedulerRefresh);
+        await startedSweeper?.close();
         await startedRelay?.close();
         await startedEmail?.close();
         await emailQueue.close();

@@ -34,6 +34,10 @@ export type TimerBatchHandlers = { [K in TimerKind]?: (trx: Trx, timers: Array<F
 
 /** Tolerance for clock skew between PostgreSQL and the worker when judging "due". */
 const EARLY_TOLERANCE_MS = 1_000;
+/** Batches a sweep runs side by side. */
+const SWEEP_PARALLEL = 2;
+/** The sweeper's longest sleep: it looks again at least this often (see startSweeper). */
+const SWEEP_MAX_SLEEP_MS = 1_000;
 /** Due timers one firing transaction takes at most (its own included). */
 export const DEFAULT_FIRE_BATCH = 200;
 
@@ -122,7 +126,8 @@ export async function handleTimerFire(data: JobPayloads['timer.fire'], ctx: Time
   }
 }
 
-async function fire(ownId: string, ctx: TimerJobContext, kinds: string[], limit: number, claimed: string[]): Promise<void> {
+/** Fires `ownId` (a job's timer; null for the sweeper) and up to `limit` other due timers of `kinds`, in one transaction. */
+async function fire(ownId: string | null, ctx: TimerJobContext, kinds: string[], limit: number, claimed: string[]): Promise<void> {
   let settle: (fired: boolean) => void = () => {};
   const outcome = new Promise<boolean>((resolve) => (settle = resolve));
   try {
@@ -160,12 +165,107 @@ async function fire(ownId: string, ctx: TimerJobContext, kinds: string[], limit:
     settle(true);
     if (ctx.logger.isLevelEnabled('debug')) {
       for (const timerId of fired) ctx.logger.debug({ timerId, outcome: 'fired', by: ownId }, 'timer');
-      if (!fired.includes(ownId)) ctx.logger.debug({ timerId: ownId, outcome: await repo.whyNotFired(ctx.db, ownId) }, 'timer');
+      if (ownId !== null && !fired.includes(ownId)) ctx.logger.debug({ timerId: ownId, outcome: await repo.whyNotFired(ctx.db, ownId) }, 'timer');
     }
   } catch (err) {
     settle(false);
     throw err;
   }
+}
+
+/**
+ * The sweeper: fires every due timer of the batchable kinds, a batch per transaction, without
+ * waiting for their jobs. Their BullMQ jobs stay the durable trigger (and fire the other kinds);
+ * when they run they find their timers fired (in this process's memo, or with one read). So a
+ * backlog of jobs in Redis (thousands falling due in the same seconds) does not make the timers
+ * late: the sweeper takes the due ones straight from PostgreSQL. Returns how many it fired.
+ */
+export async function sweepDueTimers(ctx: TimerJobContext, parallel = SWEEP_PARALLEL, stats?: SweepStats): Promise<number> {
+  const kinds = Object.keys(ctx.timerBatchHandlers ?? {});
+  if (kinds.length === 0) return 0;
+  const limit = Math.max(1, ctx.fireBatch ?? DEFAULT_FIRE_BATCH);
+  // A batch's transaction mostly waits (round trips, the event loop): a few run side by side,
+  // each claiming different rows (the claim skips locked ones).
+  const one = async (): Promise<number> => {
+    const claimed: string[] = [];
+    try {
+      const t0 = Date.now();
+      await fire(null, ctx, kinds, limit, claimed);
+      if (stats) {
+        stats.batches++;
+        stats.batchMs += Date.now() - t0;
+        stats.fired += claimed.length;
+      }
+      return claimed.length;
+    } catch (err) {
+      // One bad timer must not sink its neighbours again: these fire through their own jobs.
+      ctx.firingMemo?.suspect(claimed);
+      ctx.logger.warn({ batch: claimed.length, err: (err as Error).message }, 'timer sweep batch failed; its timers fire through their own jobs');
+      return -1;
+    }
+  };
+  let total = 0;
+  for (;;) {
+    const counts = await Promise.all(Array.from({ length: Math.max(1, parallel) }, one));
+    total += counts.reduce((n, c) => n + Math.max(0, c), 0);
+    // Go on while every batch came back full (more may be due) and none failed.
+    if (counts.some((c) => c < limit)) return total;
+  }
+}
+
+export interface SweepStats {
+  batches: number;
+  batchMs: number;
+  fired: number;
+}
+
+/** How often the sweeper logs what it fired (only when it fired something). */
+const SWEEP_LOG_EVERY_MS = 10_000;
+
+/**
+ * Runs the sweeper in the worker process: sweeps, then sleeps until the next batchable timer
+ * falls due (read from PostgreSQL), at least `gapMs` and at most a second later. Several processes may sweep: the claim
+ * skips rows another holds.
+ */
+export function startSweeper(ctx: TimerJobContext, gapMs: number): { close(): Promise<void> } {
+  let closed = false;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+  const kinds = Object.keys(ctx.timerBatchHandlers ?? {});
+  let stats: SweepStats = { batches: 0, batchMs: 0, fired: 0 };
+  let loggedAt = Date.now();
+  const pass = async () => {
+    let delay = Math.max(gapMs, SWEEP_MAX_SLEEP_MS);
+    try {
+      await sweepDueTimers(ctx, SWEEP_PARALLEL, stats);
+      // Progress while timers fall due in bulk: how many, in how many batches, how long each took.
+      if (Date.now() - loggedAt >= SWEEP_LOG_EVERY_MS) {
+        if (stats.fired > 0) ctx.logger.info({ ...stats, avgBatchMs: Math.round(stats.batchMs / Math.max(1, stats.batches)), sinceMs: Date.now() - loggedAt }, 'timer sweep: fired due timers');
+        stats = { batches: 0, batchMs: 0, fired: 0 };
+        loggedAt = Date.now();
+      }
+      // sweepDueTimers took every claimable due timer. Sleep until the next falls due, but at
+      // least gapMs: timers falling due every millisecond are taken a batch at a time (a
+      // transaction per timer would cost far more), each at most about that late.
+      const next = await repo.nextDueAt(ctx.db, kinds);
+      const untilDue = next ? next.getTime() - Date.now() : Infinity;
+      delay = Math.max(gapMs, Math.min(SWEEP_MAX_SLEEP_MS, untilDue));
+    } catch (err) {
+      ctx.logger.warn({ err: (err as Error).message }, 'timer sweep failed; retrying');
+    }
+    if (!closed) timer = setTimeout(run, delay);
+  };
+  const run = () => {
+    running = pass();
+  };
+  if (kinds.length > 0 && gapMs > 0) timer = setTimeout(run, 0);
+  return {
+    async close() {
+      closed = true;
+      clearTimeout(timer);
+      await running;
+    },
+  };
 }
 
 /** `timers.reconcile`: restores timers and emails missing from Redis. */

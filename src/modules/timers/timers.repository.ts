@@ -112,19 +112,20 @@ export async function claimForFiring(db: DbOrTrx, id: string, dueBy: Date, fired
 /**
  * Claims a job's own timer (as claimForFiring) and, in the same statement, up to `limit` other
  * due timers of the batchable kinds (skipping rows another firing holds and the `exclude`d), all
- * marked fired in the caller's transaction. Their jobs, when they run, find them fired.
+ * marked fired in the caller's transaction. Their jobs, when they run, find them fired. Without
+ * an own timer (`ownId` null: the sweeper) it claims due timers only.
  */
 export async function claimDueForFiring(
   db: DbOrTrx,
-  opts: { ownId: string; ownDueBy: Date; dueBy: Date; kinds: string[]; limit: number; exclude: string[]; firedAt: Date },
+  opts: { ownId: string | null; ownDueBy: Date; dueBy: Date; kinds: string[]; limit: number; exclude: string[]; firedAt: Date },
 ) {
   const { rows } = await sql<{ id: string; kind: string; subject_id: string; community_id: string | null; due_at: Date; job_id: string; payload: unknown }>`
     WITH own AS (
-      SELECT id FROM timers WHERE id = ${opts.ownId} AND state IN ('pending','enqueued') AND due_at <= ${opts.ownDueBy} FOR UPDATE
+      SELECT id FROM timers WHERE id = ${opts.ownId}::uuid AND state IN ('pending','enqueued') AND due_at <= ${opts.ownDueBy} FOR UPDATE
     ), more AS (
       SELECT id FROM timers
       WHERE state IN ('pending','enqueued') AND due_at <= ${opts.dueBy} AND kind = ANY(${opts.kinds}::text[])
-        AND id <> ${opts.ownId} AND id <> ALL(${opts.exclude}::uuid[])
+        AND id IS DISTINCT FROM ${opts.ownId}::uuid AND id <> ALL(${opts.exclude}::uuid[])
       ORDER BY due_at LIMIT ${opts.limit}
       FOR UPDATE SKIP LOCKED
     )
@@ -132,6 +133,13 @@ export async function claimDueForFiring(
     WHERE t.id IN (SELECT id FROM own UNION ALL SELECT id FROM more)
     RETURNING t.id, t.kind, t.subject_id, t.community_id, t.due_at, t.job_id, t.payload`.execute(db);
   return rows;
+}
+
+/** When the earliest open timer of these kinds falls due (the sweeper sleeps until then). */
+export async function nextDueAt(db: DbOrTrx, kinds: string[]): Promise<Date | null> {
+  const { rows } = await sql<{ due_at: Date | null }>`
+    SELECT min(due_at) AS due_at FROM timers WHERE state IN ('pending','enqueued') AND kind = ANY(${kinds}::text[])`.execute(db);
+  return rows[0]?.due_at ?? null;
 }
 
 /** A timer's state, read without locking (a firing job's first look). */
