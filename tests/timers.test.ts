@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EMAIL_QUEUE_NAME } from '../src/jobs/jobs.js';
 import { createQueue, enqueue } from '../src/jobs/queue.js';
 import { contractReminderJobId, scheduleContractReminders } from '../src/modules/duties/duties.timers.js';
-import { reconcile, type RelayQueues } from '../src/modules/timers/relay.js';
+import { reconcile, SWEEP_GRACE_MS, type RelayQueues } from '../src/modules/timers/relay.js';
 import { cancelTimers, getTimerByJobId, scheduleTimer, scheduleTimers, type TimerSpec } from '../src/modules/timers/timers.service.js';
 import { FiringMemo, handleTimerFire, sweepDueTimers, type TimerJobContext } from '../src/modules/timers/timers.jobs.js';
 import { createTimerBatchHandlers, createTimerHandlers } from '../workers/registry.js';
@@ -184,7 +184,8 @@ describe('timers', () => {
     const validTo = new Date(Date.now() + 20 * DAY);
     const duty = await insertDuty(w, validTo);
     const jobId = `test-resched-${duty.id}`;
-    const workers = await pool.start();
+    // The sweeper off: this is about the job (with it on, the job waits a grace past the due time).
+    const workers = await pool.start({ config: { timerSweepMs: 0 } });
 
     const firstDue = new Date(Date.now() + 1_500);
     await t.db.transaction().execute((trx) => scheduleTimer(trx, reminderSpec(duty.id, w.community.id, validTo, jobId, firstDue)));
@@ -479,6 +480,29 @@ describe('timers', () => {
     for (const id of jobIds) expect(await workers.queue.getJob(id)).toBeUndefined();
     await sleep(500);
     for (const id of jobIds) expect((await notificationsOf(id)).map((n) => n.dedupe_key)).toEqual(expectedKeys(id, w.recipients));
+  });
+
+  it('with the sweeper on, a reminder’s job waits SWEEP_GRACE_MS past the due time as a fallback; the sweeper fires the timer on time and removes the job', async () => {
+    const w = await holderWorld();
+    const validTo = new Date(Date.now() + 20 * DAY);
+    const duty = await insertDuty(w, validTo);
+    const jobId = `test-grace-${duty.id}`;
+    const workers = await pool.start({ config: { timerSweepMs: 50 } });
+    const dueAt = new Date(Date.now() + 1_500);
+    await t.db.transaction().execute((trx) => scheduleTimer(trx, reminderSpec(duty.id, w.community.id, validTo, jobId, dueAt)));
+    const job = await waitFor('the delayed job', () => delayedJob(workers, jobId));
+    expect(Math.abs(job.timestamp + job.delay - (dueAt.getTime() + SWEEP_GRACE_MS))).toBeLessThan(200);
+
+    const fired = await waitFor('the timer to fire', async () => {
+      const row = await timer(jobId);
+      return row?.state === 'fired' && row;
+    });
+    // Fired by the sweeper, well before its job was due.
+    expect(fired.fired_at!.getTime()).toBeGreaterThanOrEqual(dueAt.getTime());
+    expect(fired.fired_at!.getTime()).toBeLessThan(dueAt.getTime() + SWEEP_GRACE_MS);
+    await waitFor('the job to be removed', async () => (await workers.queue.getJob(jobId)) === undefined, 5_000);
+    await sleep(SWEEP_GRACE_MS);
+    expect((await notificationsOf(jobId)).map((n) => n.dedupe_key)).toEqual(expectedKeys(jobId, w.recipients));
   });
 
   it('one sweep fires every due batchable timer in batches of the configured size, each once; a second sweep finds nothing', async () => {

@@ -65,14 +65,20 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<Workers> 
   const queue = createQueue(queueConnection, prefix);
   // Email jobs retry on the row's terms (EMAIL_MAX_ATTEMPTS, EMAIL_RETRY_BASE_MS): see emailJobOptions.
   const emailQueue = createQueue(queueConnection, prefix, EMAIL_QUEUE_NAME, emailJobOptions(config));
-  const relayQueues: RelayQueues = { main: queue, email: emailQueue, redis: queueConnection };
+  const timerBatchHandlers = createTimerBatchHandlers();
+  // With the sweeper on, the batchable kinds' jobs are its fallback (see RelayQueues.sweptKinds).
+  const relayQueues: RelayQueues = {
+    main: queue,
+    email: emailQueue,
+    redis: queueConnection,
+    ...(config.timerSweepMs > 0 ? { sweptKinds: new Set(Object.keys(timerBatchHandlers)) } : {}),
+  };
   // Emails go out this many at a time, each on its own pooled SMTP connection.
   const emailConcurrency = Math.min(config.workerConcurrency * 2, 20);
   const channel =
     opts.channel ?? createEmailChannel({ smtpUrl: config.smtpUrl, from: config.emailFrom, logger: logger.child({ component: 'email' }), maxConnections: emailConcurrency });
   const handlers: JobHandlers = createHandlers();
   const timerHandlers = createTimerHandlers();
-  const timerBatchHandlers = createTimerBatchHandlers();
   const firingMemo = new FiringMemo();
   const emailMemo = new OutcomeMemo<SendOutcome>();
 

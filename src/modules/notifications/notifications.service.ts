@@ -97,8 +97,12 @@ export async function sendEmails(
   const own = rows[0]?.id === notificationId ? rows[0] : undefined;
   if (!own) {
     const current = await repo.findNotification(deps.db, notificationId);
-    // Held by a live sender's lease: come back later. Otherwise sent, dead or gone: nothing to do.
+    // Held by a live sender's lease: come back later. Pending or failed again: another sender
+    // claimed it while this one waited for the row and has finished with it (a batch whose send
+    // failed): still owed, so come back later too, never 'skipped' (nothing would retry it until
+    // the reconciler ran). Otherwise sent, dead or gone: nothing to do.
     if (current?.status === 'sending') throw new LeaseHeld('another sender holds this email’s lease');
+    if (current?.status === 'pending' || current?.status === 'failed') throw new LeaseHeld('another sender attempted this email meanwhile');
     return 'skipped';
   }
   const sends = rows.map((row) => sendClaimed(deps, row));

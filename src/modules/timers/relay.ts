@@ -18,6 +18,20 @@ export interface RelayQueues {
   email: Queue;
   /** A connection to the queues' Redis, for pipelined existence checks. */
   redis: Redis;
+  /**
+   * Kinds the timer sweeper fires on time (src/modules/timers/timers.jobs.ts startSweeper). Their
+   * jobs are the fallback: delayed SWEEP_GRACE_MS past the due time, and removed by the sweeper
+   * once it fired them, so a timer costs no job run when the sweeper is doing its work.
+   */
+  sweptKinds?: ReadonlySet<string>;
+}
+
+/** How long past its due time a swept kind's job waits for the sweeper before firing itself. */
+export const SWEEP_GRACE_MS = 2_000;
+
+/** The delay of a timer's job, from now. */
+function timerJobDelay(queues: RelayQueues, t: { kind: string; due_at: Date }, now: number): number {
+  return Math.max(0, t.due_at.getTime() - now) + (queues.sweptKinds?.has(t.kind) ? SWEEP_GRACE_MS : 0);
 }
 
 const BATCH = 1_000;
@@ -70,7 +84,7 @@ export async function relayOnce(db: Db, queues: RelayQueues, what: { timers: boo
       rows.map((r) => ({
         name: 'timer.fire',
         data: timerJobData(r),
-        opts: { jobId: r.job_id, delay: Math.max(0, r.due_at.getTime() - now), ...TIMER_JOB_OPTS },
+        opts: { jobId: r.job_id, delay: timerJobDelay(queues, r, now), ...TIMER_JOB_OPTS },
       })),
     );
     await timers.markEnqueued(db, rows);
@@ -148,7 +162,7 @@ export async function reconcile(db: Db, queues: RelayQueues, logger: Logger): Pr
       await Promise.all([...stale].map((id) => queues.main.remove(id).catch(() => 0)));
       const now = Date.now();
       await queues.main.addBulk(
-        toAdd.map((t) => ({ name: 'timer.fire', data: timerJobData(t), opts: { jobId: t.job_id, delay: Math.max(0, t.due_at.getTime() - now), ...TIMER_JOB_OPTS } })),
+        toAdd.map((t) => ({ name: 'timer.fire', data: timerJobData(t), opts: { jobId: t.job_id, delay: timerJobDelay(queues, t, now), ...TIMER_JOB_OPTS } })),
       );
       restoredTimers += toAdd.length;
     }

@@ -3,7 +3,7 @@ import type { Db, Trx } from '../../db/index.js';
 import type { JobPayloads } from '../../jobs/jobs.js';
 import type { TimerKind, TimerPayloads } from './kinds.js';
 import * as repo from './timers.repository.js';
-import { reconcile, type RelayQueues } from './relay.js';
+import { reconcile, SWEEP_GRACE_MS, type RelayQueues } from './relay.js';
 import { OutcomeMemo } from '../../jobs/memo.js';
 
 /** A due timer as its kind's handler sees it. */
@@ -127,11 +127,11 @@ export async function handleTimerFire(data: JobPayloads['timer.fire'], ctx: Time
 }
 
 /** Fires `ownId` (a job's timer; null for the sweeper) and up to `limit` other due timers of `kinds`, in one transaction. */
-async function fire(ownId: string | null, ctx: TimerJobContext, kinds: string[], limit: number, claimed: string[]): Promise<void> {
+async function fire(ownId: string | null, ctx: TimerJobContext, kinds: string[], limit: number, claimed: string[], fired?: Array<{ jobId: string; dueAt: Date }>): Promise<void> {
   let settle: (fired: boolean) => void = () => {};
   const outcome = new Promise<boolean>((resolve) => (settle = resolve));
   try {
-    const fired = await ctx.db.transaction().execute(async (trx) => {
+    const firedIds = await ctx.db.transaction().execute(async (trx) => {
       const now = Date.now();
       // A job from before the deadline moved (due later now) is not claimed: the re-armed timer
       // has (or will get) its own job. Others are taken only once due (never early).
@@ -145,6 +145,7 @@ async function fire(ownId: string | null, ctx: TimerJobContext, kinds: string[],
         firedAt: new Date(now),
       });
       claimed.push(...rows.map((r) => r.id));
+      fired?.splice(0, fired.length, ...rows.map((r) => ({ jobId: r.job_id, dueAt: r.due_at })));
       // Their own jobs, if they run meanwhile in this process, wait for this outcome.
       ctx.firingMemo?.remember(claimed.filter((id) => id !== ownId), outcome);
       const byKind = new Map<TimerKind, FiredTimer[]>();
@@ -164,8 +165,8 @@ async function fire(ownId: string | null, ctx: TimerJobContext, kinds: string[],
     });
     settle(true);
     if (ctx.logger.isLevelEnabled('debug')) {
-      for (const timerId of fired) ctx.logger.debug({ timerId, outcome: 'fired', by: ownId }, 'timer');
-      if (ownId !== null && !fired.includes(ownId)) ctx.logger.debug({ timerId: ownId, outcome: await repo.whyNotFired(ctx.db, ownId) }, 'timer');
+      for (const timerId of firedIds) ctx.logger.debug({ timerId, outcome: 'fired', by: ownId }, 'timer');
+      if (ownId !== null && !firedIds.includes(ownId)) ctx.logger.debug({ timerId: ownId, outcome: await repo.whyNotFired(ctx.db, ownId) }, 'timer');
     }
   } catch (err) {
     settle(false);
@@ -188,9 +189,11 @@ export async function sweepDueTimers(ctx: TimerJobContext, parallel = SWEEP_PARA
   // each claiming different rows (the claim skips locked ones).
   const one = async (): Promise<number> => {
     const claimed: string[] = [];
+    const fired: Array<{ jobId: string; dueAt: Date }> = [];
     try {
       const t0 = Date.now();
-      await fire(null, ctx, kinds, limit, claimed);
+      await fire(null, ctx, kinds, limit, claimed, fired);
+      await removeSweptJobs(ctx.relayQueues, fired);
       if (stats) {
         stats.batches++;
         stats.batchMs += Date.now() - t0;
@@ -211,6 +214,19 @@ export async function sweepDueTimers(ctx: TimerJobContext, parallel = SWEEP_PARA
     // Go on while every batch came back full (more may be due) and none failed.
     if (counts.some((c) => c < limit)) return total;
   }
+}
+
+/**
+ * Removes the jobs of timers the sweeper fired, while they still wait out their grace in the
+ * delayed set (see SWEEP_GRACE_MS): O(log n) each, far cheaper than running them. A job already
+ * due is left alone (removing it from the wait list would scan the list); when it runs it finds
+ * its timer fired. Best effort: a job left behind only costs a run.
+ */
+async function removeSweptJobs(queues: RelayQueues, fired: Array<{ jobId: string; dueAt: Date }>): Promise<void> {
+  if (!queues.sweptKinds) return;
+  const stillDelayedAfter = Date.now() - SWEEP_GRACE_MS + 500;
+  const ids = fired.filter((f) => f.dueAt.getTime() > stillDelayedAfter).map((f) => f.jobId);
+  await Promise.all(ids.map((id) => queues.main.remove(id).catch(() => 0)));
 }
 
 export interface SweepStats {

@@ -56,13 +56,13 @@ export async function cancelTimers(db: DbOrTrx, where: { kind?: string; subjectI
  * lock is kept while the relay talks to Redis: a domain write never waits for Redis.
  */
 export async function claimForRelay(db: DbOrTrx, limit: number) {
-  const { rows } = await sql<{ id: string; job_id: string; due_at: Date; prev_enqueued_at: Date | null; request_id: string | null }>`
+  const { rows } = await sql<{ id: string; kind: string; job_id: string; due_at: Date; prev_enqueued_at: Date | null; request_id: string | null }>`
     WITH claimed AS MATERIALIZED (
       SELECT id, enqueued_at AS prev FROM timers WHERE state = 'pending' ORDER BY due_at LIMIT ${limit} FOR UPDATE SKIP LOCKED
     )
     UPDATE timers t SET enqueued_at = now(), updated_at = now()
     FROM claimed c WHERE t.id = c.id
-    RETURNING t.id, t.job_id, t.due_at, c.prev AS prev_enqueued_at, t.request_id`.execute(db);
+    RETURNING t.id, t.kind, t.job_id, t.due_at, c.prev AS prev_enqueued_at, t.request_id`.execute(db);
   return rows;
 }
 
@@ -86,7 +86,7 @@ export async function markEnqueued(db: DbOrTrx, relayed: Array<{ id: string; due
 
 /** Timers that should be in Redis, for the reconciler, in pages by id. */
 export function enqueuedPage(db: DbOrTrx, afterId: string | null, limit: number) {
-  let q = db.selectFrom('timers').select(['id', 'job_id', 'due_at', 'request_id']).where('state', '=', 'enqueued');
+  let q = db.selectFrom('timers').select(['id', 'kind', 'job_id', 'due_at', 'request_id']).where('state', '=', 'enqueued');
   if (afterId) q = q.where('id', '>', afterId);
   return q.orderBy('id').limit(limit).execute();
 }
