@@ -516,7 +516,7 @@ describe('timers', () => {
     const later = reminderSpec(duties[0]!.id, w.community.id, validTo, `test-sweep-later-${duties[0]!.id}`, new Date(Date.now() + 60_000));
     await t.db.transaction().execute((trx) => scheduleTimer(trx, later));
     const queues = await relayQueuesFor(`unused-${duties[0]!.id}`);
-    const stats = { batches: 0, batchMs: 0, fired: 0 };
+    const stats = { batches: 0, batchMs: 0, fired: 0, lagMs: 0 };
     try {
       const ctx: TimerJobContext = { db: t.db, logger: log.logger, timerHandlers: createTimerHandlers(), timerBatchHandlers: createTimerBatchHandlers(), firingMemo: new FiringMemo(), relayQueues: queues, fireBatch: 4 };
       expect(await sweepDueTimers(ctx, 2, stats)).toBe(11);

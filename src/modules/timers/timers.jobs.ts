@@ -198,6 +198,7 @@ export async function sweepDueTimers(ctx: TimerJobContext, parallel = SWEEP_PARA
         stats.batches++;
         stats.batchMs += Date.now() - t0;
         stats.fired += claimed.length;
+        for (const f of fired) stats.lagMs = Math.max(stats.lagMs, t0 - f.dueAt.getTime());
       }
       return claimed.length;
     } catch (err) {
@@ -233,7 +234,11 @@ export interface SweepStats {
   batches: number;
   batchMs: number;
   fired: number;
+  /** How late the latest-fired timer was when its batch began (ms past its due time). */
+  lagMs: number;
 }
+
+const noStats = (): SweepStats => ({ batches: 0, batchMs: 0, fired: 0, lagMs: 0 });
 
 /** How often the sweeper logs what it fired (only when it fired something). */
 const SWEEP_LOG_EVERY_MS = 10_000;
@@ -248,16 +253,19 @@ export function startSweeper(ctx: TimerJobContext, gapMs: number): { close(): Pr
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
   const kinds = Object.keys(ctx.timerBatchHandlers ?? {});
-  let stats: SweepStats = { batches: 0, batchMs: 0, fired: 0 };
+  let stats = noStats();
   let loggedAt = Date.now();
   const pass = async () => {
     let delay = Math.max(gapMs, SWEEP_MAX_SLEEP_MS);
     try {
-      await sweepDueTimers(ctx, SWEEP_PARALLEL, stats);
-      // Progress while timers fall due in bulk: how many, in how many batches, how long each took.
+      const thisPass = noStats();
+      await sweepDueTimers(ctx, SWEEP_PARALLEL, thisPass);
+      stats = { batches: stats.batches + thisPass.batches, batchMs: stats.batchMs + thisPass.batchMs, fired: stats.fired + thisPass.fired, lagMs: Math.max(stats.lagMs, thisPass.lagMs) };
+      // Progress while timers fall due in bulk: how many, in how many batches, how long each
+      // took, and the most any was late.
       if (Date.now() - loggedAt >= SWEEP_LOG_EVERY_MS) {
         if (stats.fired > 0) ctx.logger.info({ ...stats, avgBatchMs: Math.round(stats.batchMs / Math.max(1, stats.batches)), sinceMs: Date.now() - loggedAt }, 'timer sweep: fired due timers');
-        stats = { batches: 0, batchMs: 0, fired: 0 };
+        stats = noStats();
         loggedAt = Date.now();
       }
       // sweepDueTimers took every claimable due timer. Sleep until the next falls due, but at
