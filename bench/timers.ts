@@ -74,6 +74,8 @@ const WORKER_LAYOUT = (process.env.BENCH_TIMERS_WORKERS ?? 'one') as 'one' | 'sp
 if (WORKER_LAYOUT !== 'one' && WORKER_LAYOUT !== 'split') throw new Error('BENCH_TIMERS_WORKERS must be one or split');
 /** The split layout's email process runs at this nice level (BENCH_TIMERS_EMAIL_NICE; 0: as the rest). */
 const EMAIL_NICE = envInt('BENCH_TIMERS_EMAIL_NICE', 10, 0);
+/** Where the workers' logs go (BENCH_TIMERS_LOG_FILE): dropped by default, their cost still paid. */
+const LOG_FILE = process.env.BENCH_TIMERS_LOG_FILE ?? '/dev/null';
 const EMAIL_RATE = 10_000; // the config's ceiling: far above what this machine sends, so never the limit
 const P99_TARGET_MS = 1_000;
 const RATIO_TARGET = 0.5;
@@ -176,7 +178,7 @@ type FromEmailWorker = { type: 'ready' };
 async function serveEmailWorker(spec: EmailWorkerSpec): Promise<void> {
   const config = { ...benchConfig({ SMTP_URL: spec.smtpUrl, WORKER_QUEUES: 'email' }), databaseUrl: spec.databaseUrl, redisUrl: BENCH_REDIS_URL, queuePrefix: spec.prefix };
   const db = createDb(spec.databaseUrl, { max: PG_POOL });
-  const logger = pino({ level: config.logLevel }, pino.destination({ dest: '/dev/null', sync: false }));
+  const logger = pino({ level: config.logLevel }, pino.destination({ dest: LOG_FILE, sync: false }));
   const workers = await startWorkers({ config, db, redisUrl: BENCH_REDIS_URL, logger, prefix: spec.prefix });
   process.on('message', (m: ToEmailWorker) => {
     if (m.type === 'close') void workers.close().then(() => db.destroy()).finally(() => process.exit(0));
@@ -709,7 +711,7 @@ async function upkeep(log: (line: string) => void, scenario: ScenarioSpec): Prom
     // The worker process's pool: as src/bootstrap/start.ts makes it (createDb's default size) unless BENCH_PG_POOL says otherwise.
     workerDb = createDb(dbUrl.toString(), { max: PG_POOL });
     // Production logging (JSON at LOG_LEVEL's default, info) to /dev/null: its cost is counted, its output dropped.
-    const logger = pino({ level: config.logLevel }, pino.destination({ dest: '/dev/null', sync: false }));
+    const logger = pino({ level: config.logLevel }, pino.destination({ dest: LOG_FILE, sync: false }));
     workers = await startWorkers({ config, db: workerDb, redisUrl: BENCH_REDIS_URL, logger, prefix, databaseUrl: dbUrl.toString() });
     const common = { db: s.db, duties, sink, redis: statsRedis, log };
 

@@ -38,6 +38,16 @@ const EARLY_TOLERANCE_MS = 1_000;
 const SWEEP_PARALLEL = 2;
 /** The sweeper's longest sleep: it looks again at least this often (see startSweeper). */
 const SWEEP_MAX_SLEEP_MS = 1_000;
+/**
+ * A job's batch takes other timers due this recently at most. The open-timers index keeps an
+ * entry for every fired timer until VACUUM reaches it, and a claim that scanned from the
+ * earliest due time would walk over all of them (tens of milliseconds after a busy minute);
+ * older stragglers are the sweeper's full scans' and their own jobs'.
+ */
+const BATCH_LOOKBACK_MS = 60_000;
+/** The sweeper scans from the earliest due time at most this often (otherwise from its last pass). */
+const SWEEP_FULL_SCAN_EVERY_MS = 10_000;
+const EPOCH = new Date(0);
 /** Due timers one firing transaction takes at most (its own included). */
 export const DEFAULT_FIRE_BATCH = 200;
 
@@ -127,7 +137,16 @@ export async function handleTimerFire(data: JobPayloads['timer.fire'], ctx: Time
 }
 
 /** Fires `ownId` (a job's timer; null for the sweeper) and up to `limit` other due timers of `kinds`, in one transaction. */
-async function fire(ownId: string | null, ctx: TimerJobContext, kinds: string[], limit: number, claimed: string[], fired?: Array<{ jobId: string; dueAt: Date }>): Promise<void> {
+async function fire(
+  ownId: string | null,
+  ctx: TimerJobContext,
+  kinds: string[],
+  limit: number,
+  claimed: string[],
+  fired?: Array<{ jobId: string; dueAt: Date }>,
+  /** Other timers are taken only if due from then on (see BATCH_LOOKBACK_MS). */
+  dueFrom?: Date,
+): Promise<void> {
   let settle: (fired: boolean) => void = () => {};
   const outcome = new Promise<boolean>((resolve) => (settle = resolve));
   try {
@@ -138,6 +157,7 @@ async function fire(ownId: string | null, ctx: TimerJobContext, kinds: string[],
       const rows = await repo.claimDueForFiring(trx, {
         ownId,
         ownDueBy: new Date(now + EARLY_TOLERANCE_MS),
+        dueFrom: dueFrom ?? new Date(now - BATCH_LOOKBACK_MS),
         dueBy: new Date(now),
         kinds,
         limit,
@@ -181,7 +201,7 @@ async function fire(ownId: string | null, ctx: TimerJobContext, kinds: string[],
  * backlog of jobs in Redis (thousands falling due in the same seconds) does not make the timers
  * late: the sweeper takes the due ones straight from PostgreSQL. Returns how many it fired.
  */
-export async function sweepDueTimers(ctx: TimerJobContext, parallel = SWEEP_PARALLEL, stats?: SweepStats): Promise<number> {
+export async function sweepDueTimers(ctx: TimerJobContext, parallel = SWEEP_PARALLEL, stats?: SweepStats, dueFrom: Date = EPOCH): Promise<number> {
   const kinds = Object.keys(ctx.timerBatchHandlers ?? {});
   if (kinds.length === 0) return 0;
   const limit = Math.max(1, ctx.fireBatch ?? DEFAULT_FIRE_BATCH);
@@ -192,7 +212,7 @@ export async function sweepDueTimers(ctx: TimerJobContext, parallel = SWEEP_PARA
     const fired: Array<{ jobId: string; dueAt: Date }> = [];
     try {
       const t0 = Date.now();
-      await fire(null, ctx, kinds, limit, claimed, fired);
+      await fire(null, ctx, kinds, limit, claimed, fired, dueFrom);
       await removeSweptJobs(ctx.relayQueues, fired);
       if (stats) {
         stats.batches++;
@@ -255,11 +275,20 @@ export function startSweeper(ctx: TimerJobContext, gapMs: number): { close(): Pr
   const kinds = Object.keys(ctx.timerBatchHandlers ?? {});
   let stats = noStats();
   let loggedAt = Date.now();
+  // Due times before `floor` were swept already (see SWEEP_FULL_SCAN_EVERY_MS, BATCH_LOOKBACK_MS).
+  let floor = EPOCH;
+  let fullScanAt = 0;
   const pass = async () => {
     let delay = Math.max(gapMs, SWEEP_MAX_SLEEP_MS);
     try {
       const thisPass = noStats();
-      await sweepDueTimers(ctx, SWEEP_PARALLEL, thisPass);
+      const startedAt = Date.now();
+      const full = startedAt - fullScanAt >= SWEEP_FULL_SCAN_EVERY_MS;
+      await sweepDueTimers(ctx, SWEEP_PARALLEL, thisPass, full ? EPOCH : floor);
+      if (full) fullScanAt = startedAt;
+      // Anything due before this and still open was held by another firing (which fires it),
+      // or kept out after a failure (its own job fires it); the next full scan looks again.
+      floor = new Date(startedAt - 1_000);
       stats = { batches: stats.batches + thisPass.batches, batchMs: stats.batchMs + thisPass.batchMs, fired: stats.fired + thisPass.fired, lagMs: Math.max(stats.lagMs, thisPass.lagMs) };
       // Progress while timers fall due in bulk: how many, in how many batches, how long each
       // took, and the most any was late.
@@ -271,7 +300,7 @@ export function startSweeper(ctx: TimerJobContext, gapMs: number): { close(): Pr
       // sweepDueTimers took every claimable due timer. Sleep until the next falls due, but at
       // least gapMs: timers falling due every millisecond are taken a batch at a time (a
       // transaction per timer would cost far more), each at most about that late.
-      const next = await repo.nextDueAt(ctx.db, kinds);
+      const next = await repo.nextDueAt(ctx.db, kinds, floor);
       const untilDue = next ? next.getTime() - Date.now() : Infinity;
       delay = Math.max(gapMs, Math.min(SWEEP_MAX_SLEEP_MS, untilDue));
     } catch (err) {

@@ -117,14 +117,14 @@ export async function claimForFiring(db: DbOrTrx, id: string, dueBy: Date, fired
  */
 export async function claimDueForFiring(
   db: DbOrTrx,
-  opts: { ownId: string | null; ownDueBy: Date; dueBy: Date; kinds: string[]; limit: number; exclude: string[]; firedAt: Date },
+  opts: { ownId: string | null; ownDueBy: Date; dueFrom: Date; dueBy: Date; kinds: string[]; limit: number; exclude: string[]; firedAt: Date },
 ) {
   const { rows } = await sql<{ id: string; kind: string; subject_id: string; community_id: string | null; due_at: Date; job_id: string; payload: unknown }>`
     WITH own AS (
       SELECT id FROM timers WHERE id = ${opts.ownId}::uuid AND state IN ('pending','enqueued') AND due_at <= ${opts.ownDueBy} FOR UPDATE
     ), more AS (
       SELECT id FROM timers
-      WHERE state IN ('pending','enqueued') AND due_at <= ${opts.dueBy} AND kind = ANY(${opts.kinds}::text[])
+      WHERE state IN ('pending','enqueued') AND due_at >= ${opts.dueFrom} AND due_at <= ${opts.dueBy} AND kind = ANY(${opts.kinds}::text[])
         AND id IS DISTINCT FROM ${opts.ownId}::uuid AND id <> ALL(${opts.exclude}::uuid[])
       ORDER BY due_at LIMIT ${opts.limit}
       FOR UPDATE SKIP LOCKED
@@ -135,10 +135,10 @@ export async function claimDueForFiring(
   return rows;
 }
 
-/** When the earliest open timer of these kinds falls due (the sweeper sleeps until then). */
-export async function nextDueAt(db: DbOrTrx, kinds: string[]): Promise<Date | null> {
+/** When the earliest open timer of these kinds due from `from` on falls due (the sweeper sleeps until then). */
+export async function nextDueAt(db: DbOrTrx, kinds: string[], from: Date): Promise<Date | null> {
   const { rows } = await sql<{ due_at: Date | null }>`
-    SELECT min(due_at) AS due_at FROM timers WHERE state IN ('pending','enqueued') AND kind = ANY(${kinds}::text[])`.execute(db);
+    SELECT min(due_at) AS due_at FROM timers WHERE state IN ('pending','enqueued') AND due_at >= ${from} AND kind = ANY(${kinds}::text[])`.execute(db);
   return rows[0]?.due_at ?? null;
 }
 
