@@ -18,6 +18,7 @@ import { render } from '../src/modules/notifications/templates.js';
 import { scheduleTimers, type TimerSpec } from '../src/modules/timers/timers.service.js';
 import { startWorkers, type Workers } from '../workers/worker.js';
 import { DEFAULT_FIRE_BATCH } from '../src/modules/timers/timers.jobs.js';
+import { SWEEP_GRACE_MS } from '../src/modules/timers/relay.js';
 import { emailBatchSize } from '../src/modules/notifications/notifications.jobs.js';
 import { BENCH_DATABASE_URL, BENCH_REDIS_URL, fmt, mib, scratchApp, type Benchmark } from './scratch.js';
 import { closeChild, envInt, nextMessage } from './child.js';
@@ -846,16 +847,17 @@ export const timers: Benchmark = {
       '',
       `**Upkeep end to end**: a scratch database (migrated) with ${fmt(COMMUNITIES)} communities, each with a property company holding a service-contract duty and that company's manager (half zh-CN, half en). ` +
         `Timers of kind \`duty.contract-ending\` (deterministic ids \`duty-ending-<duty>-<n>d-<end>\`, ${fmt(TIMERS / COMMUNITIES)} per duty) are scheduled through \`scheduleTimers\` in transactions of ${fmt(SCHEDULE_BATCH)} ` +
-        `while the workers already run in this process (\`startWorkers\` as in production: relay woken by LISTEN upkeep_outbox, main worker, rate-limited email worker, nodemailer to \`SMTP_URL\`; ` +
-        `a pool of ${PG_POOL} PostgreSQL connections${PG_POOL === 10 ? ", createDb's default, as src/bootstrap makes it" : ' (BENCH_PG_POOL)'}). ` +
-        `Each firing claims its own timer and up to ${fmt(DEFAULT_FIRE_BATCH - 1)} other due timers of the batchable kinds (marks them fired, holding their row locks; timers are never taken before their due time) and runs the real handler over the batch ` +
-        `(re-reads the duties, resolves the holders' managers and the committees, renders zh-CN or en, writes an in-app and an email notification each, in one INSERT) in one transaction; ` +
+        `while the workers already run ${WORKER_LAYOUT === 'one' ? 'in this process (`startWorkers` as in production, WORKER_QUEUES=all' : 'in this process (WORKER_QUEUES=main) and in a child process (WORKER_QUEUES=email' + (EMAIL_NICE > 0 ? `, nice ${EMAIL_NICE}` : '')}: relay woken by LISTEN upkeep_outbox, main worker, timer sweeper every TIMER_SWEEP_MS (${fmt(benchConfig({}).timerSweepMs)} ms), rate-limited email worker, nodemailer to \`SMTP_URL\`; ` +
+        `a pool of ${PG_POOL} PostgreSQL connections${PG_POOL === 10 ? ", createDb's default, as src/bootstrap makes it" : ' (BENCH_PG_POOL)'}${WORKER_LAYOUT === 'split' ? ' in each' : ''}). ` +
+        `The sweeper claims the due timers of the batchable kinds straight from PostgreSQL, up to ${fmt(DEFAULT_FIRE_BATCH)} per transaction and two transactions side by side (marks them fired, holding their row locks; timers are never taken before their due time), and runs the real handler over each batch ` +
+        `(their BullMQ jobs wait ${fmt(SWEEP_GRACE_MS)} ms past the due time as the fallback, and the sweeper removes them once it fired their timers; a job that finds its timer not yet fired claims it and the other due ones itself) ` +
+        `(the handler re-reads the duties, resolves the holders' managers and the committees, renders zh-CN or en, writes an in-app and an email notification each, in one INSERT, in the firing transaction); ` +
         `the relay hands the emails to the email queue; an email job claims its row and up to ${fmt(emailBatchSize(EMAIL_RATE) - 1)} other pending ones (leased before sending), sends them over the pooled SMTP connections and marks the sent ones in one statement. ` +
         `The job of a timer or email a batch already handled finishes without a statement (it learns the batch's outcome in memory; PostgreSQL stays the authority). Hot statements run as named prepared statements (src/db). The sink is an \`smtp-server\` on 127.0.0.1 in a child process that records each message's Message-ID and arrival time. ` +
         `An unreported warm-up of ${fmt(u.warm.timers)} timers goes through the whole pipeline first.`,
       '',
       'What is counted:',
-      '- **lateness** = `fired_at − due_at` of each timer, from the timers table (`fired_at` is when the firing transaction claimed the timer: after the relay, the BullMQ delay and the wait for a free worker; not the email);',
+      '- **lateness** = `fired_at − due_at` of each timer, from the timers table (`fired_at` is when the firing transaction claimed the timer: the sweeper\'s pass interval and the wait for a free batch, or the relay, the BullMQ delay and the wait for a free worker when a job fired it; not the email);',
       "- **due → email in sink** = arrival time in the SMTP sink minus the timer's due time, per email matched by Message-ID (adds the handler, the email relay, the email queue and SMTP);",
       `- a timer not fired, or an email not arrived, when the wait ended (${fmt(DRAIN_TIMEOUT_MS / 1000)} s after the last due time; ${fmt(BURST_DRAIN_TIMEOUT_MS / 1000)} s for the burst) counts as late as that: the percentiles are then lower bounds;`,
       '- **fires/s** = timers fired / (last `fired_at` − first); **emails/s** = messages accepted by the sink / (last arrival − first arrival): the end-to-end notification rate; the ratio is emails/s ÷ raw BullMQ jobs/s;',
