@@ -44,7 +44,7 @@ import { closeChild, envInt, nextMessage } from './child.js';
  *     BENCH_TIMERS / 60 s by construction).
  * Also recorded: where the CPU went (this process, the PostgreSQL backends, Redis, the sink, the
  * machine) and the SQL statements sent per notification. Other knobs: WORKER_CONCURRENCY,
- * BENCH_PG_POOL (the workers' pool, default 10 as createDb makes it), BENCH_LOG_LEVEL (info),
+ * BENCH_PG_POOL (the workers' pool, default DATABASE_POOL_MAX's default as src/bootstrap makes it), BENCH_LOG_LEVEL (info),
  * BENCH_TIMERS_DRAIN_TIMEOUT_MS / BENCH_TIMERS_BURST_DRAIN_TIMEOUT_MS (how long to wait for the
  * last emails; what is missing then counts as a lower bound).
  */
@@ -58,7 +58,9 @@ const RAW_JOBS = envInt('BENCH_RAW_JOBS', TIMERS);
 /** Messages sent through SmtpChannel alone, for what SMTP by itself costs. */
 const SMTP_ALONE = envInt('BENCH_SMTP_ALONE', 10_000);
 /** The workers' PostgreSQL pool (src/db createDb's default is 10). */
-const PG_POOL = envInt('BENCH_PG_POOL', 10);
+/** As src/bootstrap/start.ts sizes the pool: DATABASE_POOL_MAX (its default unless BENCH_PG_POOL says otherwise). */
+const PRODUCTION_POOL = loadConfig({ NODE_ENV: 'development' }).databasePoolMax;
+const PG_POOL = envInt('BENCH_PG_POOL', PRODUCTION_POOL);
 /** The first timer is due this long after the last scheduling transaction committed (about). */
 const LEAD_MS = 10_000;
 const SCHEDULE_BATCH = 2_000;
@@ -709,7 +711,7 @@ async function upkeep(log: (line: string) => void, scenario: ScenarioSpec): Prom
       emailWorker = await startEmailWorker({ databaseUrl: dbUrl.toString(), prefix, smtpUrl: sink.url });
       workerPids.push(emailWorker.pid);
     }
-    // The worker process's pool: as src/bootstrap/start.ts makes it (createDb's default size) unless BENCH_PG_POOL says otherwise.
+    // The worker process's pool: as src/bootstrap/start.ts makes it (DATABASE_POOL_MAX) unless BENCH_PG_POOL says otherwise.
     workerDb = createDb(dbUrl.toString(), { max: PG_POOL });
     // Production logging (JSON at LOG_LEVEL's default, info) to /dev/null: its cost is counted, its output dropped.
     const logger = pino({ level: config.logLevel }, pino.destination({ dest: LOG_FILE, sync: false }));
@@ -848,7 +850,7 @@ export const timers: Benchmark = {
       `**Upkeep end to end**: a scratch database (migrated) with ${fmt(COMMUNITIES)} communities, each with a property company holding a service-contract duty and that company's manager (half zh-CN, half en). ` +
         `Timers of kind \`duty.contract-ending\` (deterministic ids \`duty-ending-<duty>-<n>d-<end>\`, ${fmt(TIMERS / COMMUNITIES)} per duty) are scheduled through \`scheduleTimers\` in transactions of ${fmt(SCHEDULE_BATCH)} ` +
         `while the workers already run ${WORKER_LAYOUT === 'one' ? 'in this process (`startWorkers` as in production, WORKER_QUEUES=all' : 'in this process (WORKER_QUEUES=main) and in a child process (WORKER_QUEUES=email' + (EMAIL_NICE > 0 ? `, nice ${EMAIL_NICE}` : '')}: relay woken by LISTEN upkeep_outbox, main worker, timer sweeper every TIMER_SWEEP_MS (${fmt(benchConfig({}).timerSweepMs)} ms), rate-limited email worker, nodemailer to \`SMTP_URL\`; ` +
-        `a pool of ${PG_POOL} PostgreSQL connections${PG_POOL === 10 ? ", createDb's default, as src/bootstrap makes it" : ' (BENCH_PG_POOL)'}${WORKER_LAYOUT === 'split' ? ' in each' : ''}). ` +
+        `a pool of ${PG_POOL} PostgreSQL connections${PG_POOL === PRODUCTION_POOL ? ', DATABASE_POOL_MAX as src/bootstrap sizes it' : ' (BENCH_PG_POOL)'}${WORKER_LAYOUT === 'split' ? ' in each' : ''}). ` +
         `The sweeper claims the due timers of the batchable kinds straight from PostgreSQL, up to ${fmt(DEFAULT_FIRE_BATCH)} per transaction and two transactions side by side (marks them fired, holding their row locks; timers are never taken before their due time), and runs the real handler over each batch ` +
         `(their BullMQ jobs wait ${fmt(SWEEP_GRACE_MS)} ms past the due time as the fallback, and the sweeper removes them once it fired their timers; a job that finds its timer not yet fired claims it and the other due ones itself) ` +
         `(the handler re-reads the duties, resolves the holders' managers and the committees, renders zh-CN or en, writes an in-app and an email notification each, in one INSERT, in the firing transaction); ` +

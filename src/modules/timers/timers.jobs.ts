@@ -35,7 +35,7 @@ export type TimerBatchHandlers = { [K in TimerKind]?: (trx: Trx, timers: Array<F
 /** Tolerance for clock skew between PostgreSQL and the worker when judging "due". */
 const EARLY_TOLERANCE_MS = 1_000;
 /** Batches a sweep runs side by side. */
-const SWEEP_PARALLEL = 2;
+const SWEEP_PARALLEL = 4;
 /** The sweeper's longest sleep: it looks again at least this often (see startSweeper). */
 const SWEEP_MAX_SLEEP_MS = 1_000;
 /**
@@ -201,11 +201,18 @@ async function fire(
  * backlog of jobs in Redis (thousands falling due in the same seconds) does not make the timers
  * late: the sweeper takes the due ones straight from PostgreSQL. Returns how many it fired.
  */
-export async function sweepDueTimers(ctx: TimerJobContext, parallel = SWEEP_PARALLEL, stats?: SweepStats, dueFrom: Date = EPOCH): Promise<number> {
+export async function sweepDueTimers(
+  ctx: TimerJobContext,
+  parallel = SWEEP_PARALLEL,
+  stats?: SweepStats,
+  dueFrom: Date = EPOCH,
+  /** After each round of batches (progress logging while a long backlog is swept). */
+  afterRound?: () => void,
+): Promise<number> {
   const kinds = Object.keys(ctx.timerBatchHandlers ?? {});
   if (kinds.length === 0) return 0;
   const limit = Math.max(1, ctx.fireBatch ?? DEFAULT_FIRE_BATCH);
-  // A batch's transaction mostly waits (round trips, the event loop): a few run side by side,
+  // A batch's transaction mostly waits (round trips, the event loop, row locks): a few run side by side,
   // each claiming different rows (the claim skips locked ones).
   const one = async (): Promise<number> => {
     const claimed: string[] = [];
@@ -232,6 +239,7 @@ export async function sweepDueTimers(ctx: TimerJobContext, parallel = SWEEP_PARA
   for (;;) {
     const counts = await Promise.all(Array.from({ length: Math.max(1, parallel) }, one));
     total += counts.reduce((n, c) => n + Math.max(0, c), 0);
+    afterRound?.();
     // Go on while every batch came back full (more may be due) and none failed.
     if (counts.some((c) => c < limit)) return total;
   }
@@ -273,30 +281,30 @@ export function startSweeper(ctx: TimerJobContext, gapMs: number): { close(): Pr
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
   const kinds = Object.keys(ctx.timerBatchHandlers ?? {});
-  let stats = noStats();
+  const stats = noStats();
   let loggedAt = Date.now();
   // Due times before `floor` were swept already (see SWEEP_FULL_SCAN_EVERY_MS, BATCH_LOOKBACK_MS).
   let floor = EPOCH;
   let fullScanAt = 0;
+  // Progress while timers fall due in bulk: how many, in how many batches, how long each took,
+  // and the most any was late.
+  const logProgress = () => {
+    if (Date.now() - loggedAt < SWEEP_LOG_EVERY_MS) return;
+    if (stats.fired > 0) ctx.logger.info({ ...stats, avgBatchMs: Math.round(stats.batchMs / Math.max(1, stats.batches)), sinceMs: Date.now() - loggedAt }, 'timer sweep: fired due timers');
+    Object.assign(stats, noStats());
+    loggedAt = Date.now();
+  };
   const pass = async () => {
     let delay = Math.max(gapMs, SWEEP_MAX_SLEEP_MS);
     try {
-      const thisPass = noStats();
       const startedAt = Date.now();
       const full = startedAt - fullScanAt >= SWEEP_FULL_SCAN_EVERY_MS;
-      await sweepDueTimers(ctx, SWEEP_PARALLEL, thisPass, full ? EPOCH : floor);
+      await sweepDueTimers(ctx, SWEEP_PARALLEL, stats, full ? EPOCH : floor, logProgress);
+      logProgress();
       if (full) fullScanAt = startedAt;
       // Anything due before this and still open was held by another firing (which fires it),
       // or kept out after a failure (its own job fires it); the next full scan looks again.
       floor = new Date(startedAt - 1_000);
-      stats = { batches: stats.batches + thisPass.batches, batchMs: stats.batchMs + thisPass.batchMs, fired: stats.fired + thisPass.fired, lagMs: Math.max(stats.lagMs, thisPass.lagMs) };
-      // Progress while timers fall due in bulk: how many, in how many batches, how long each
-      // took, and the most any was late.
-      if (Date.now() - loggedAt >= SWEEP_LOG_EVERY_MS) {
-        if (stats.fired > 0) ctx.logger.info({ ...stats, avgBatchMs: Math.round(stats.batchMs / Math.max(1, stats.batches)), sinceMs: Date.now() - loggedAt }, 'timer sweep: fired due timers');
-        stats = noStats();
-        loggedAt = Date.now();
-      }
       // sweepDueTimers took every claimable due timer. Sleep until the next falls due, but at
       // least gapMs: timers falling due every millisecond are taken a batch at a time (a
       // transaction per timer would cost far more), each at most about that late.
