@@ -97,6 +97,22 @@ async function delayedJob(workers: StartedWorkers, jobId: string) {
   return job;
 }
 
+/** `n` duties ending a week from now (plus `firstMs`, `stepMs` apart), their reminders scheduled and relayed. */
+async function relayedReminders(w: World, workers: StartedWorkers, n: number, firstMs: number, stepMs: number) {
+  const duties: Array<Awaited<ReturnType<typeof insertDuty>>> = [];
+  for (let i = 0; i < n; i++) duties.push(await insertDuty(w, new Date(Date.now() + 7 * DAY + firstMs + i * stepMs)));
+  const jobIds = duties.map((d) => contractReminderJobId(d.id, 7, d.valid_to as Date));
+  await t.db.transaction().execute(async (trx) => {
+    for (const d of duties) await scheduleContractReminders(trx, dutyRef(d));
+  });
+  for (const id of jobIds) await waitFor(`the delayed job ${id}`, () => delayedJob(workers, id));
+  await waitFor('the timers to be enqueued', async () => {
+    const rows = await t.db.selectFrom('timers').select('state').where('job_id', 'in', jobIds).execute();
+    return rows.length === jobIds.length && rows.every((r) => r.state === 'enqueued');
+  });
+  return { duties, jobIds };
+}
+
 /** The emails LogChannel "sent" (logged) to an address. */
 function loggedEmailsTo(email: string) {
   return log.entries.filter((e) => e.msg?.startsWith('email (no SMTP_URL') && e.to === email);
@@ -370,17 +386,7 @@ describe('timers', () => {
     const cfg = config();
     // The sweeper off: this is about what the jobs and the reconciler do (the next test: the sweeper).
     const workers = await pool.start({ config: { timerSweepMs: 0 } });
-    const duties: Array<Awaited<ReturnType<typeof insertDuty>>> = [];
-    for (let i = 0; i < 5; i++) duties.push(await insertDuty(w, new Date(Date.now() + 7 * DAY + 2_500 + i * 100)));
-    const jobIds = duties.map((d) => contractReminderJobId(d.id, 7, d.valid_to as Date));
-    await t.db.transaction().execute(async (trx) => {
-      for (const d of duties) await scheduleContractReminders(trx, dutyRef(d));
-    });
-    for (const id of jobIds) await waitFor(`the delayed job ${id}`, () => delayedJob(workers, id));
-    await waitFor('the timers to be enqueued', async () => {
-      const rows = await t.db.selectFrom('timers').select('state').where('job_id', 'in', jobIds).execute();
-      return rows.length === jobIds.length && rows.every((r) => r.state === 'enqueued');
-    });
+    const { duties, jobIds } = await relayedReminders(w, workers, 5, 2_500, 100);
     expect((await workers.queue.getJobSchedulers()).map((s) => s.key).sort()).toEqual(Object.values(SCHEDULER_IDS).sort());
 
     // Redis loses everything of this deployment (FLUSHALL, as far as this prefix is concerned).
@@ -443,17 +449,7 @@ describe('timers', () => {
   it('the sweeper fires due reminders straight from PostgreSQL, in batches, with Redis wiped and no reconciler run; their restored jobs do not fire them again', async () => {
     const w = await holderWorld();
     const workers = await pool.start({ config: { timerSweepMs: 50 } });
-    const duties: Array<Awaited<ReturnType<typeof insertDuty>>> = [];
-    for (let i = 0; i < 6; i++) duties.push(await insertDuty(w, new Date(Date.now() + 7 * DAY + 2_000 + i * 50)));
-    const jobIds = duties.map((d) => contractReminderJobId(d.id, 7, d.valid_to as Date));
-    await t.db.transaction().execute(async (trx) => {
-      for (const d of duties) await scheduleContractReminders(trx, dutyRef(d));
-    });
-    for (const id of jobIds) await waitFor(`the delayed job ${id}`, () => delayedJob(workers, id));
-    await waitFor('the timers to be enqueued', async () => {
-      const rows = await t.db.selectFrom('timers').select('state').where('job_id', 'in', jobIds).execute();
-      return rows.length === jobIds.length && rows.every((r) => r.state === 'enqueued');
-    });
+    const { jobIds } = await relayedReminders(w, workers, 6, 2_000, 50);
     // Redis loses every job; nobody runs the reconciler.
     expect(await deletePrefix(workers.prefix)).toBeGreaterThan(0);
     for (const id of jobIds) expect(await workers.queue.getJob(id)).toBeUndefined();
