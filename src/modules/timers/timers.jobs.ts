@@ -206,8 +206,8 @@ export async function sweepDueTimers(
   parallel = SWEEP_PARALLEL,
   stats?: SweepStats,
   dueFrom: Date = EPOCH,
-  /** After each round of batches (progress logging while a long backlog is swept). */
-  afterRound?: () => void,
+  /** After each round of batches (progress logging while a long backlog is swept); false stops the sweep (shutdown). */
+  afterRound?: () => boolean,
 ): Promise<number> {
   const kinds = Object.keys(ctx.timerBatchHandlers ?? {});
   if (kinds.length === 0) return 0;
@@ -239,7 +239,7 @@ export async function sweepDueTimers(
   for (;;) {
     const counts = await Promise.all(Array.from({ length: Math.max(1, parallel) }, one));
     total += counts.reduce((n, c) => n + Math.max(0, c), 0);
-    afterRound?.();
+    if (afterRound && !afterRound()) return total;
     // Go on while every batch came back full (more may be due) and none failed.
     if (counts.some((c) => c < limit)) return total;
   }
@@ -299,7 +299,10 @@ export function startSweeper(ctx: TimerJobContext, gapMs: number): { close(): Pr
     try {
       const startedAt = Date.now();
       const full = startedAt - fullScanAt >= SWEEP_FULL_SCAN_EVERY_MS;
-      await sweepDueTimers(ctx, SWEEP_PARALLEL, stats, full ? EPOCH : floor, logProgress);
+      await sweepDueTimers(ctx, SWEEP_PARALLEL, stats, full ? EPOCH : floor, () => {
+        logProgress();
+        return !closed; // a graceful stop does not wait for a long backlog: the rest stays due
+      });
       logProgress();
       if (full) fullScanAt = startedAt;
       // Anything due before this and still open was held by another firing (which fires it),
