@@ -8,8 +8,8 @@
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 
-# ---- deps: production node_modules -----------------------------------------------------
-FROM ${NODE_IMAGE} AS deps
+# ---- npm: the pinned npm and the manifests, shared by the two install stages ---------------
+FROM ${NODE_IMAGE} AS npm
 # npm 11 honours package.json "allowScripts" (npm 10, bundled with Node 20, would run every
 # dependency's install script); pin the version the lock file is made with.
 ARG NPM_VERSION=11.19.1
@@ -19,17 +19,13 @@ ENV NPM_CONFIG_UPDATE_NOTIFIER=false \
 RUN npm install --global "npm@${NPM_VERSION}" && npm cache clean --force
 WORKDIR /app
 COPY package.json package-lock.json ./
+
+# ---- deps: production node_modules -----------------------------------------------------
+FROM npm AS deps
 RUN npm ci --omit=dev && npm cache clean --force
 
 # ---- web: the console's static files (vite and preact are dev dependencies) --------------
-FROM ${NODE_IMAGE} AS web
-ARG NPM_VERSION=11.19.1
-ENV NPM_CONFIG_UPDATE_NOTIFIER=false \
-    NPM_CONFIG_FUND=false \
-    NPM_CONFIG_AUDIT=false
-RUN npm install --global "npm@${NPM_VERSION}" && npm cache clean --force
-WORKDIR /app
-COPY package.json package-lock.json ./
+FROM npm AS web
 RUN npm ci && npm cache clean --force
 COPY web ./web
 RUN node web/build.mjs --force

@@ -3,7 +3,7 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { CompiledQuery, DummyDriver, Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler, sql, type LogEvent } from 'kysely';
+import { CompiledQuery, DummyDriver, Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler, sql } from 'kysely';
 import type { Db } from '../src/db/index.js';
 import type { Database } from '../src/db/types.js';
 import { apportion, belowTopUpThreshold } from '../src/modules/funds/apportion.js';
@@ -11,7 +11,7 @@ import { tally as tallyOfLists } from '../src/modules/funds/tally.js';
 import * as fundsRepo from '../src/modules/funds/funds.repository.js';
 import { fmt, managedCommunity, median, mib, scratchApp, type Benchmark, type ScratchApp } from './scratch.js';
 import { envInt } from './child.js';
-import { databaseUrlOf, drive, loadAverage, ms1, pct, runAsChild, serveUnderLoad, startServer, type Load, type ServerHandle, type ServerSpec, type ServerStats } from './load.js';
+import { databaseUrlOf, drive, loadAverage, ms1, pct, runAsChild, serveUnderLoad, startServer, statementStats, type Load, type QueryStat, type ServerHandle, type ServerSpec, type ServerStats } from './load.js';
 
 /**
  * A special maintenance fund vote at the scale of a large community (issue 5's benchmark; the
@@ -221,11 +221,6 @@ interface FundsServerSpec extends ServerSpec {
   /** bare: how many queries each request makes (the app's per ballot, measured). */
   queriesPerRequest?: number;
 }
-interface QueryStat {
-  sql: string;
-  count: number;
-  ms: number;
-}
 /** Every distinct statement seen while profiling, with its count and time. */
 interface Profiled {
   queries: QueryStat[];
@@ -261,17 +256,11 @@ function bareApp(db: Db, queries: number): FastifyInstance {
 }
 
 function serve(spec: FundsServerSpec): Promise<void> {
-  const stats = new Map<string, QueryStat>();
+  const stats = statementStats();
   const recorder = {
-    query(e: LogEvent) {
-      const key = e.query.sql.replace(/\s+/g, ' ').trim();
-      const s = stats.get(key) ?? { sql: key, count: 0, ms: 0 };
-      s.count++;
-      s.ms += e.queryDurationMillis;
-      stats.set(key, s);
-    },
-    reset: () => stats.clear(),
-    stats: (): Profiled => ({ queries: [...stats.values()] }),
+    query: stats.add,
+    reset: stats.clear,
+    stats: (): Profiled => ({ queries: stats.list() }),
   };
   return serveUnderLoad(spec, recorder, (db) => bareApp(db, spec.queriesPerRequest ?? 13));
 }

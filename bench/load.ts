@@ -152,6 +152,29 @@ export type ServerStats<X> = { rss: number; cpuMs: number; requests: number } & 
 type ToServer = { type: 'record'; on: boolean } | { type: 'reset' } | { type: 'stats' } | { type: 'close' };
 type FromServer<X> = { type: 'ready'; port: number } | { type: 'stats'; stats: ServerStats<X> } | { type: 'ack' };
 
+/** One distinct statement seen while recording: how often it ran, and its total time. */
+export interface QueryStat {
+  sql: string;
+  count: number;
+  ms: number;
+}
+
+/** Per-statement counts and times from Kysely's query log: what the benchmarks' recorders keep. */
+export function statementStats() {
+  const stats = new Map<string, QueryStat>();
+  return {
+    add(e: LogEvent) {
+      const key = e.query.sql.replace(/\s+/g, ' ').trim();
+      const s = stats.get(key) ?? { sql: key, count: 0, ms: 0 };
+      s.count++;
+      s.ms += e.queryDurationMillis;
+      stats.set(key, s);
+    },
+    clear: () => stats.clear(),
+    list: () => [...stats.values()],
+  };
+}
+
 /** What a server records from its query log while the parent asks it to (counts, timings…). */
 export interface QueryRecorder<X> {
   query(e: LogEvent): void;

@@ -2,7 +2,7 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { DummyDriver, Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler, sql, type CompiledQuery, type LogEvent } from 'kysely';
+import { DummyDriver, Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler, sql, type CompiledQuery } from 'kysely';
 import pg from 'pg';
 import type { Db } from '../src/db/index.js';
 import { FACILITY_CATEGORIES, type Database } from '../src/db/types.js';
@@ -12,7 +12,7 @@ import { OPEN_STATUSES } from '../src/modules/tickets/state-machine.js';
 import { listTickets, type TicketFilters, type TicketSort } from '../src/modules/tickets/tickets.repository.js';
 import { fmt, mib, scratchApp, type Benchmark, type ScratchApp } from './scratch.js';
 import { envInt } from './child.js';
-import { assertClean, databaseUrlOf, drive, ms1, runAsChild, serveUnderLoad, startServer, type Load, type LoadRequest, type QueryRecorder, type ServerHandle, type ServerSpec, type ServerStats } from './load.js';
+import { assertClean, databaseUrlOf, drive, ms1, runAsChild, serveUnderLoad, startServer, statementStats, type Load, type QueryStat, type LoadRequest, type QueryRecorder, type ServerHandle, type ServerSpec, type ServerStats } from './load.js';
 
 /**
  * Tickets at scale (issue 4's benchmark). A scratch database is seeded in SQL (INSERT … SELECT
@@ -262,11 +262,6 @@ export async function seed(db: Db, log: (l: string) => void): Promise<SeedResult
 /* ------------------------------------------------------------------------------------------- */
 /* Servers in child processes                                                                   */
 
-interface QueryStat {
-  sql: string;
-  count: number;
-  ms: number;
-}
 /** What a server records while told to (the sequential profiling pass): every query timed (Kysely log), each request's server time. */
 interface Profiled {
   requestMs: number;
@@ -305,16 +300,10 @@ function bareApp(db: Db): FastifyInstance {
 }
 
 function serve(spec: ServerSpec): Promise<void> {
-  const stats = new Map<string, QueryStat>();
+  const stats = statementStats();
   let requestMs = 0;
   const recorder: QueryRecorder<Profiled> = {
-    query(e: LogEvent) {
-      const key = e.query.sql.replace(/\s+/g, ' ').trim();
-      const s = stats.get(key) ?? { sql: key, count: 0, ms: 0 };
-      s.count++;
-      s.ms += e.queryDurationMillis;
-      stats.set(key, s);
-    },
+    query: stats.add,
     request(ms: number) {
       requestMs += ms;
     },
@@ -322,7 +311,7 @@ function serve(spec: ServerSpec): Promise<void> {
       stats.clear();
       requestMs = 0;
     },
-    stats: (): Profiled => ({ requestMs, queries: [...stats.values()] }),
+    stats: (): Profiled => ({ requestMs, queries: stats.list() }),
   };
   return serveUnderLoad(spec, recorder, bareApp);
 }
