@@ -114,7 +114,9 @@ export function assertClean(r: Load, what: string): void {
  * module's runAsChild() picks it up there. Messages both ways are `{ type }` objects.
  */
 export function forkSelf<From extends { type: string }, To extends { type: string }>(self: string, envName: string, spec: unknown, what: string, killAfterMs = 10_000) {
-  const child = fork(self, [], { execArgv: ['--import', 'tsx'], env: { ...process.env, [envName]: JSON.stringify(spec) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // BENCH_CPU_PROF=<dir>: every child writes a V8 CPU profile there (open it in Chrome DevTools).
+  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  const child = fork(self, [], { execArgv: ['--import', 'tsx', ...prof], env: { ...process.env, [envName]: JSON.stringify(spec) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const next = <T extends From['type']>(type: T) => nextMessage<From, T>(child, type, what);
   return {
     child,

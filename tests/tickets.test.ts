@@ -6,6 +6,7 @@ import { DEFAULT_SETTINGS } from '../src/modules/communities/settings.js';
 import { computeDeadlines, selectPolicy, slaTimerPlan, type Priority } from '../src/modules/tickets/sla.js';
 import { verifyChain } from '../src/modules/audit/audit.service.js';
 import { TICKET_STATUSES, type TicketStatus } from '../src/modules/tickets/state-machine.js';
+import type { SlaTimerPayload } from '../src/modules/timers/kinds.js';
 import { scheduleTimer } from '../src/modules/timers/timers.service.js';
 import { handleTimerFire, type TimerJobContext } from '../src/modules/timers/timers.jobs.js';
 import { createTestApp, type TestApp } from './helpers/app.js';
@@ -81,6 +82,21 @@ function timersOf(ticketId: string) {
 }
 async function activeSlaTimers(ticketId: string) {
   return (await timersOf(ticketId)).filter((x) => SLA_KINDS.includes(x.kind) && (x.state === 'pending' || x.state === 'enqueued'));
+}
+const targetOf = (x: { payload: unknown }) => (x.payload as SlaTimerPayload).target;
+/**
+ * The SLA ladder a ticket's timers stand for: each active timer (the next step of its target) and
+ * the later steps it carries, in time order (response first at equal instants).
+ */
+async function plannedSteps(ticketId: string) {
+  const steps: Array<{ kind: string; target: string; due_at: Date; version: number; timerId: string | null }> = [];
+  for (const x of await activeSlaTimers(ticketId)) {
+    const p = x.payload as SlaTimerPayload;
+    steps.push({ kind: x.kind, target: p.target, due_at: x.due_at, version: p.version, timerId: x.id });
+    for (const n of p.next ?? []) steps.push({ kind: n.kind, target: p.target, due_at: new Date(n.at), version: p.version, timerId: null });
+  }
+  const order = (x: { kind: string; target: string }) => (x.target === 'response' ? 0 : 1) * 10 + SLA_KINDS.indexOf(x.kind);
+  return steps.sort((a, b) => a.due_at.getTime() - b.due_at.getTime() || order(a) - order(b));
 }
 
 /** The SLA notices (in-app) about a ticket: stage, target, recipient, payload. */
@@ -400,16 +416,20 @@ describe('SLA clock', () => {
     expect(r.sla_version).toBe(1);
     const timers = await activeSlaTimers(ticket.id);
     const plan = slaTimerPlan({ openedAt: T0, policy, calendar: CAL, pauses: [], now: T0, config: DEFAULT_SETTINGS.sla });
-    expect(timers.map((x) => [x.kind, (x.payload as { target: string }).target, x.due_at.toISOString()]).sort()).toEqual(
-      plan.map((p) => [p.kind, p.target, p.at.toISOString()]).sort(),
-    );
-    expect(timers).toHaveLength(8);
+    const steps = await plannedSteps(ticket.id);
+    expect(steps.map((x) => [x.kind, x.target, x.due_at.toISOString()])).toEqual(plan.map((p) => [p.kind, p.target, p.at.toISOString()]));
+    expect(steps).toHaveLength(8);
+    // Two timers: the first step of each target, carrying the rest of its ladder.
+    expect(timers.map((x) => [x.kind, targetOf(x)])).toEqual([
+      ['sla.warning', 'response'],
+      ['sla.warning', 'resolution'],
+    ]);
     for (const x of timers) {
-      expect(x.job_id).toMatch(new RegExp(`-${ticket.id}-v1$`));
+      expect(x.job_id).toBe(`sla-warning-${targetOf(x)}-${ticket.id}-v1`);
       expect(x.payload).toMatchObject({ ticketId: ticket.id, version: 1 });
     }
     // Response warning at 75% of 4 working hours: 13:00.
-    expect(timers.find((x) => x.kind === 'sla.warning' && (x.payload as { target: string }).target === 'response')?.due_at.toISOString()).toBe('2030-01-09T05:00:00.000Z');
+    expect(timers.find((x) => x.kind === 'sla.warning' && targetOf(x) === 'response')?.due_at.toISOString()).toBe('2030-01-09T05:00:00.000Z');
   });
 
   it('a priority change recomputes from opened_at (not from now), bumps sla_version and replaces the timers', async () => {
@@ -417,7 +437,8 @@ describe('SLA clock', () => {
     const pm = user(A, 'propertyManager');
     const ticket = await open(pm, { priority: 'P3', category: 'lighting' });
     const v1 = await activeSlaTimers(ticket.id);
-    expect(v1).toHaveLength(8);
+    expect(v1).toHaveLength(2);
+    expect(await plannedSteps(ticket.id)).toHaveLength(8);
 
     clock(new Date('2030-01-10T07:00:00.000Z')); // Thursday 15:00, a day and more later
     const patched = await pm({ method: 'PATCH', url: `${API}/tickets/${ticket.id}`, payload: { priority: 'P2' } });
@@ -431,13 +452,16 @@ describe('SLA clock', () => {
     const all = await timersOf(ticket.id);
     for (const old of v1) expect(all.find((x) => x.id === old.id)?.state).toBe('cancelled');
     const v2 = await activeSlaTimers(ticket.id);
-    expect(v2).toHaveLength(8);
+    expect(v2).toHaveLength(2);
     for (const x of v2) {
       expect(x.job_id).toMatch(/-v2$/);
       expect(x.state).toBe('pending');
       expect(v1.map((o) => o.job_id)).not.toContain(x.job_id);
     }
-    expect(v2.find((x) => x.kind === 'sla.breach' && (x.payload as { target: string }).target === 'response')?.due_at.toISOString()).toBe(plus(T0, HOUR).toISOString());
+    const v2Steps = await plannedSteps(ticket.id);
+    expect(v2Steps).toHaveLength(8);
+    expect(v2Steps.every((x) => x.version === 2)).toBe(true);
+    expect(v2Steps.find((x) => x.kind === 'sla.breach' && x.target === 'response')?.due_at.toISOString()).toBe(plus(T0, HOUR).toISOString());
 
     // Same priority again: nothing to recompute.
     const same = await pm({ method: 'PATCH', url: `${API}/tickets/${ticket.id}`, payload: { priority: 'P2' } });
@@ -473,7 +497,8 @@ describe('SLA clock', () => {
     await mustMove(pm, ticket.id, 'in_progress');
     const running = await activeSlaTimers(ticket.id);
     // Responded: only the resolution ladder is left.
-    expect(running.map((x) => (x.payload as { target: string }).target)).toEqual(['resolution', 'resolution', 'resolution', 'resolution']);
+    expect(running.map(targetOf)).toEqual(['resolution']);
+    expect((await plannedSteps(ticket.id)).map((x) => x.target)).toEqual(['resolution', 'resolution', 'resolution', 'resolution']);
 
     const pauseFrom = plus(T0, HOUR); // Wednesday 11:00
     clock(pauseFrom);
@@ -496,9 +521,11 @@ describe('SLA clock', () => {
     expect(resumed.respondBy).toBe(ticket.respondBy);
     const version = (await row(ticket.id)).sla_version;
     const timers = await activeSlaTimers(ticket.id);
-    expect(timers).toHaveLength(4);
+    expect(timers).toHaveLength(1);
     for (const x of timers) expect(x.job_id.endsWith(`-v${version}`)).toBe(true);
-    expect(timers.find((x) => x.kind === 'sla.breach')?.due_at.toISOString()).toBe(resumed.resolveBy);
+    const steps = await plannedSteps(ticket.id);
+    expect(steps).toHaveLength(4);
+    expect(steps.find((x) => x.kind === 'sla.breach')?.due_at.toISOString()).toBe(resumed.resolveBy);
     const holds = (await pm({ method: 'GET', url: `${API}/tickets/${ticket.id}` })).json().holds;
     expect(holds).toEqual([{ reason: 'awaiting_parts', from: pauseFrom.toISOString(), to: pauseTo.toISOString() }]);
   });
@@ -537,8 +564,8 @@ describe('SLA clock', () => {
     expect((await owner({ method: 'GET', url: `${API}/tickets/${ticket.id}` })).json().sla.response).toMatchObject({ dueAt: ticket.respondBy, status: 'met' });
     const holds = await t.db.selectFrom('ticket_holds').selectAll().where('ticket_id', '=', ticket.id).execute();
     expect(holds.map((h) => [h.reason, h.started_at.toISOString(), h.ended_at?.toISOString()])).toEqual([['resolved', resolvedAt.toISOString(), reopenAt.toISOString()]]);
-    const timers = await activeSlaTimers(ticket.id);
-    expect(timers.map((x) => (x.payload as { target: string }).target)).toEqual(['resolution', 'resolution', 'resolution', 'resolution']);
+    expect((await activeSlaTimers(ticket.id)).map(targetOf)).toEqual(['resolution']);
+    expect((await plannedSteps(ticket.id)).map((x) => x.target)).toEqual(['resolution', 'resolution', 'resolution', 'resolution']);
   });
 });
 
@@ -565,9 +592,12 @@ describe('escalation ladder', () => {
     expect(assigned.statusCode, assigned.body).toBe(200);
     expect((await row(ticket.id)).sla_version).toBe(1);
 
-    const timers = await activeSlaTimers(ticket.id);
-    const target = (x: (typeof timers)[number]) => (x.payload as { target: string }).target;
-    const ladder = timers.map((x) => [x.kind, target(x), (x.due_at.getTime() - T0.getTime()) / MIN]);
+    // Two timers to begin with (the first step of each target); each step schedules the next.
+    expect((await activeSlaTimers(ticket.id)).map((x) => [x.kind, targetOf(x)])).toEqual([
+      ['sla.warning', 'response'],
+      ['sla.warning', 'resolution'],
+    ]);
+    const ladder = (await plannedSteps(ticket.id)).map((x) => [x.kind, x.target, (x.due_at.getTime() - T0.getTime()) / MIN] as const);
     // 24×7: warning at 75%, breach at 100%, committee a (24 h) day later, authority two days after that.
     expect(ladder).toEqual([
       ['sla.warning', 'response', 11.25],
@@ -594,8 +624,13 @@ describe('escalation ladder', () => {
       { notified: [U.authority.id], level: 3, stage: 'escalate-authority' },
     ];
 
-    for (const [i, timer] of timers.entries()) {
+    const target = targetOf;
+    for (const [i, [kind, stepTarget, dueMin]] of ladder.entries()) {
       const exp = expected[i] as (typeof expected)[number];
+      // The step's timer is there by now: the first of its target, or scheduled by the step before.
+      const timer = (await activeSlaTimers(ticket.id)).find((x) => x.kind === kind && targetOf(x) === stepTarget);
+      if (!timer) throw new Error(`step ${i} (${kind} ${stepTarget}) has no timer`);
+      expect((timer.due_at.getTime() - T0.getTime()) / MIN).toBe(dueMin);
       // Not yet due: nothing happens, the timer stays.
       clock(plus(timer.due_at, -10 * MIN));
       await fire(timer.id);
@@ -616,9 +651,14 @@ describe('escalation ladder', () => {
       else expect(r.resolution_breached_at).toBeNull();
 
       // Firing again (a redelivered job) does nothing more.
+      const timersBefore = await timersOf(ticket.id);
       await fire(timer.id);
       expect(await notifiedBy(ticket.ref, timer.kind, target(timer))).toEqual(exp.notified);
+      expect(await timersOf(ticket.id)).toEqual(timersBefore);
     }
+    // The ladder ended: no SLA timer left, and one timer row per step in all.
+    expect(await activeSlaTimers(ticket.id)).toEqual([]);
+    expect((await timersOf(ticket.id)).filter((x) => SLA_KINDS.includes(x.kind))).toHaveLength(8);
 
     const detail = (await pm({ method: 'GET', url: `${API}/tickets/${ticket.id}` })).json();
     expect(detail.escalationLevel).toBe(3);
@@ -648,23 +688,29 @@ describe('escalation ladder', () => {
     clock(T0);
     const pm = user(A, 'propertyManager');
     const ticket = await open(user(A, 'owner'), { priority: 'P1', category: 'elevator', title: '电梯异响' });
-    const v1 = await activeSlaTimers(ticket.id);
-    const v1Breach = v1.find((x) => x.kind === 'sla.breach' && (x.payload as { target: string }).target === 'response');
-    expect(v1Breach).toBeDefined();
-    clock(plus(T0, 5 * MIN));
+    // The v1 response warning fires and schedules the v1 breach.
+    const v1Warning = (await activeSlaTimers(ticket.id)).find((x) => x.kind === 'sla.warning' && targetOf(x) === 'response')!;
+    clock(plus(T0, 12 * MIN));
+    await fire(v1Warning.id);
+    const v1Breach = (await activeSlaTimers(ticket.id)).find((x) => x.kind === 'sla.breach' && targetOf(x) === 'response');
+    expect(v1Breach?.job_id).toBe(`sla-breach-response-${ticket.id}-v1`);
+    clock(plus(T0, 13 * MIN));
     await pm({ method: 'PATCH', url: `${API}/tickets/${ticket.id}`, payload: { priority: 'P2' } });
     expect(await timerState(v1Breach!.id)).toBe('cancelled');
+    const breachNotices = async () => (await slaNotices(ticket.ref)).filter((n) => n.stage !== 'warning');
 
     clock(plus(T0, 20 * MIN));
     await fire(v1Breach!.id);
     expect(await timerState(v1Breach!.id)).toBe('cancelled');
-    expect(await slaNotices(ticket.ref)).toEqual([]);
+    expect(await breachNotices()).toEqual([]);
 
-    // The cancel raced a job already running: the handler itself refuses the old version.
+    // The cancel raced a job already running: the handler itself refuses the old version, and
+    // schedules no later step of it.
     await t.db.updateTable('timers').set({ state: 'enqueued', cancelled_at: null }).where('id', '=', v1Breach!.id).execute();
     await fire(v1Breach!.id);
     expect(await timerState(v1Breach!.id)).toBe('fired');
-    expect(await slaNotices(ticket.ref)).toEqual([]);
+    expect(await breachNotices()).toEqual([]);
+    expect((await timersOf(ticket.id)).filter((x) => x.job_id.endsWith('-v1') && x.state === 'pending')).toEqual([]);
     const r = await row(ticket.id);
     expect(r.response_breached_at).toBeNull();
     expect(r.escalation_level).toBe(0);
@@ -675,14 +721,14 @@ describe('escalation ladder', () => {
     const pm = user(A, 'propertyManager');
     const ticket = await open(user(A, 'owner'), { priority: 'P1', category: 'elevator', title: '电梯门不关' });
     const v1 = await activeSlaTimers(ticket.id);
-    const breach = v1.find((x) => x.kind === 'sla.breach' && (x.payload as { target: string }).target === 'response')!;
+    const warning = v1.find((x) => x.kind === 'sla.warning' && targetOf(x) === 'response')!;
     clock(plus(T0, 5 * MIN));
     await mustMove(pm, ticket.id, 'acknowledged');
     // Responded: no response timers any more.
     expect((await activeSlaTimers(ticket.id)).some((x) => (x.payload as { target: string }).target === 'response')).toBe(false);
     clock(plus(T0, 16 * MIN));
-    await t.db.updateTable('timers').set({ state: 'enqueued', cancelled_at: null }).where('id', '=', breach.id).execute();
-    await fire(breach.id);
+    await t.db.updateTable('timers').set({ state: 'enqueued', cancelled_at: null }).where('id', '=', warning.id).execute();
+    await fire(warning.id);
     expect(await slaNotices(ticket.ref)).toEqual([]);
 
     // Even a response timer of the current version does nothing once the ticket was acknowledged.
@@ -720,8 +766,13 @@ describe('escalation ladder', () => {
     clock(T0);
     const pm = user(A, 'propertyManager');
     const ticket = await open(user(A, 'owner'), { priority: 'P1', category: 'elevator', title: '电梯停运' });
+    // Fires what is due, and the steps that firing schedules when they are due too.
     const fireDue = async () => {
-      for (const x of await activeSlaTimers(ticket.id)) if (x.due_at.getTime() <= Date.now()) await fire(x.id);
+      for (;;) {
+        const due = (await activeSlaTimers(ticket.id)).filter((x) => x.due_at.getTime() <= Date.now());
+        if (due.length === 0) return;
+        for (const x of due) await fire(x.id);
+      }
     };
     const announced = async () => (await slaNotices(ticket.ref)).map((n) => `${n.stage}/${n.target}`).sort();
     clock(plus(T0, 5 * MIN));

@@ -3,6 +3,7 @@ import type { DbOrTrx, Trx } from '../../db/index.js';
 import type { Priority } from '../../db/types.js';
 import { defaultCalendar, type BusinessCalendar } from '../calendars/business-calendar.js';
 import { communitySettings, type CommunitySettings } from '../communities/settings.js';
+import type { SlaTimerPayload } from '../timers/kinds.js';
 import { replaceTimersOfSubject, type TimerSpec } from '../timers/timers.service.js';
 import { computeDeadlines, selectPolicy, slaTimerPlan, type SlaDuration, type SlaPause, type SlaPolicy } from './sla.js';
 
@@ -138,13 +139,17 @@ export function planSla(ctx: SlaContext, t: TicketClock, now = new Date()) {
     resolvedAt: t.resolvedAt,
     config: { warnShare: ctx.settings.sla.warnShare, escalateCommitteeAfter: ctx.settings.sla.escalateCommitteeAfter, escalateAuthorityAfter: ctx.settings.sla.escalateAuthorityAfter },
   });
-  const specs: TimerSpec[] = plan.map((p) => ({
-    kind: p.kind,
-    subjectId: t.id,
-    communityId: t.communityId,
-    dueAt: p.at,
-    jobId: slaJobId(p.kind, p.target, t.id, t.slaVersion),
-    payload: { ticketId: t.id, target: p.target, version: t.slaVersion },
-  }));
+  // One timer per target: its first step, carrying the later ones (the handler chains them).
+  const specs: TimerSpec[] = [];
+  for (const target of ['response', 'resolution'] as const) {
+    const [first, ...rest] = plan.filter((p) => p.target === target);
+    if (!first) continue;
+    specs.push(slaTimerSpec(t.id, t.communityId, { ticketId: t.id, target, version: t.slaVersion, next: rest.map((r) => ({ kind: r.kind, at: r.at.toISOString() })) }, first.kind, first.at));
+  }
   return { respondBy, resolveBy: deadlines.resolveBy, policy, specs };
+}
+
+/** The timer of one SLA ladder step (deterministic job id: kind, target, ticket, version). */
+export function slaTimerSpec(ticketId: string, communityId: string, payload: SlaTimerPayload, kind: SlaTimerKindName, dueAt: Date): TimerSpec {
+  return { kind, subjectId: ticketId, communityId, dueAt, jobId: slaJobId(kind, payload.target, ticketId, payload.version), payload };
 }

@@ -3,8 +3,10 @@ import type { Trx } from '../../db/index.js';
 import { notify } from '../notifications/notifications.service.js';
 import { recipients, type Recipient } from '../notifications/recipients.js';
 import type { FiredTimer } from '../timers/timers.jobs.js';
+import { scheduleTimer } from '../timers/timers.service.js';
 import type { SlaTimerPayload } from '../timers/kinds.js';
 import * as repo from './tickets.repository.js';
+import { slaTimerSpec } from './sla.service.js';
 import { applyTransition } from './tickets.service.js';
 
 type SlaKind = 'sla.warning' | 'sla.breach' | 'sla.escalate-committee' | 'sla.escalate-authority';
@@ -79,6 +81,9 @@ export async function onSlaTimer(trx: Trx, timer: FiredTimer<SlaKind>, logger: L
     payload: { stage: STAGE[kind], target: p.target, communityName: community.name, ticketRef: t.ref, title: t.title, priority: t.priority, dueAt: dueAt.toISOString() },
     recipients: who,
   });
+  // The ladder goes on: the next step of this target, same version (a no-op if already there).
+  const [next, ...later] = p.next ?? [];
+  if (next) await scheduleTimer(trx, slaTimerSpec(t.id, t.community_id, { ...p, next: later }, next.kind, new Date(next.at)));
 }
 
 /** A resolved ticket nobody confirmed closes itself, unless it changed since. */

@@ -32,11 +32,17 @@ export interface TimerPayloads {
   'inspection.escalate': { taskId: string };
 }
 
-/** SLA timers carry the ticket's SLA version: a recomputation makes older timers stale. */
+/**
+ * SLA timers carry the ticket's SLA version: a recomputation makes older timers stale. Only the
+ * next step of each target's ladder is a timer; it carries the later steps (`next`, planned under
+ * the same version) and its handler schedules the following one, so a ticket holds two SLA timers
+ * rather than eight and a clock that stopped early never schedules the rest.
+ */
 export interface SlaTimerPayload {
   ticketId: string;
   target: 'response' | 'resolution';
   version: number;
+  next?: Array<{ kind: 'sla.warning' | 'sla.breach' | 'sla.escalate-committee' | 'sla.escalate-authority'; at: string }>;
 }
 
 export type TimerKind = keyof TimerPayloads;
