@@ -208,7 +208,7 @@ export async function serveUnderLoad<X>(spec: ServerSpec, recorder: QueryRecorde
   let app: FastifyInstance;
   if (spec.mode === 'app' && redis && queue) {
     const config = { ...loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent' }), databaseUrl: spec.databaseUrl, redisUrl: BENCH_REDIS_URL, queuePrefix: prefix };
-    app = await buildApp({ config, db, redis, queue, emailQueue }, { logger: false });
+    app = await buildApp({ config, db, redis, queue, emailQueue, databaseUrl: spec.databaseUrl }, { logger: false });
   } else {
     app = bare(db);
   }

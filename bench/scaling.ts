@@ -85,7 +85,7 @@ async function apiWorker(spec: Extract<ChildSpec, { role: 'api' }>, port: number
   const queue = createQueue(redis, spec.prefix);
   const emailQueue = createQueue(redis, spec.prefix, EMAIL_QUEUE_NAME);
   const config = { ...loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent' }), databaseUrl: spec.databaseUrl, redisUrl: BENCH_REDIS_URL, queuePrefix: spec.prefix };
-  const app = await buildApp({ config, db, redis, queue, emailQueue }, { logger: false });
+  const app = await buildApp({ config, db, redis, queue, emailQueue, databaseUrl: spec.databaseUrl }, { logger: false });
   await app.listen({ host: '127.0.0.1', port });
   process.on('message', (m: { type: string }) => {
     if (m.type === 'stats') {

@@ -70,7 +70,7 @@ export async function scratchApp(): Promise<ScratchApp> {
     const config = { ...loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent' }), databaseUrl: urlFor(dbName), redisUrl: BENCH_REDIS_URL, queuePrefix: prefix };
     redis = createRedis(BENCH_REDIS_URL, 'producer');
     queue = createQueue(redis, prefix);
-    app = await buildApp({ config, db, redis, queue }, { logger: false });
+    app = await buildApp({ config, db, redis, queue, databaseUrl: urlFor(dbName) }, { logger: false });
     await app.ready();
     return { app, db, dbName, redis, queue, close };
   } catch (err) {

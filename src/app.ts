@@ -4,6 +4,7 @@ import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Redis } from 'ioredis';
+import { startChangeFeed, type ChangeFeed } from './db/change-feed.js';
 import type { Config } from './config.js';
 import type { Db } from './db/index.js';
 import type { UpkeepQueue } from './jobs/queue.js';
@@ -44,11 +45,18 @@ export interface AppDeps {
   queue: UpkeepQueue;
   /** The rate-limited email queue, shown on the dashboard beside the main one. */
   emailQueue?: UpkeepQueue;
+  /**
+   * For the change feed (LISTEN upkeep_changes) that keeps the reference caches honest; without
+   * it nothing is cached and every request reads its actor and context from PostgreSQL.
+   */
+  databaseUrl?: string;
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
     deps: AppDeps;
+    /** Changes to cached reference data (undefined: nothing is cached). */
+    changeFeed: ChangeFeed | undefined;
   }
 }
 
@@ -93,7 +101,10 @@ export async function buildApp(
   await app.register(requestContextPlugin);
   // GET /metrics (Prometheus), at the root like /healthz; the request latency hook sees every route.
   await app.register(metricsPlugin, { token: deps.config.metricsToken });
-  await app.register(authPlugin, { secret: deps.config.jwtSecret, accessTokenTtlSeconds: deps.config.accessTokenTtlSeconds });
+  const changeFeed = deps.databaseUrl && deps.config.cacheTtlMs > 0 ? startChangeFeed({ databaseUrl: deps.databaseUrl, logger: app.log }) : undefined;
+  if (changeFeed) app.addHook('onClose', () => changeFeed.close());
+  app.decorate('changeFeed', changeFeed);
+  await app.register(authPlugin, { secret: deps.config.jwtSecret, accessTokenTtlSeconds: deps.config.accessTokenTtlSeconds, changeFeed, cacheTtlMs: deps.config.cacheTtlMs });
 
   await app.register(queueDashboard, { queues: [deps.queue, ...(deps.emailQueue ? [deps.emailQueue] : [])] });
 

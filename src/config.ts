@@ -56,6 +56,12 @@ export interface Config {
    * the batch's own time). 0 turns it off (timers then fire only through their BullMQ jobs).
    */
   timerSweepMs: number;
+  /**
+   * How long an API process may keep reference data it read (actors, communities' SLA context),
+   * at most: the change feed (LISTEN upkeep_changes) empties the caches on every change, this
+   * bounds what a missed notification could cost. 0 turns the caches off.
+   */
+  cacheTtlMs: number;
   /** First retry delay of a failed email send; each further retry waits twice as long. */
   emailRetryBaseMs: number;
   /**
@@ -116,6 +122,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     relayPollMs: r.int('RELAY_POLL_MS', 5_000, 50, 600_000),
     reconcileEveryMs: r.int('RECONCILE_EVERY_MS', 60_000, 1_000, 86_400_000),
     timerSweepMs: r.int('TIMER_SWEEP_MS', 200, 0, 60_000),
+    cacheTtlMs: r.int('CACHE_TTL_MS', 30_000, 0, 3_600_000),
     emailRetryBaseMs: r.int('EMAIL_RETRY_BASE_MS', 5_000, 10, 3_600_000),
     emailLockMs: r.int('EMAIL_LOCK_MS', 60_000, 1_000, 600_000),
     stalledIntervalMs: r.int('STALLED_INTERVAL_MS', 30_000, 500, 600_000),

@@ -44,7 +44,7 @@ export async function start(opts: { api: boolean; workers?: WorkersStarter }): P
   let app: FastifyInstance | undefined;
   let url = '';
   if (opts.api) {
-    app = await buildApp({ config, db, redis, queue, emailQueue }, { loggerInstance: logger.child({ component: 'api' }) });
+    app = await buildApp({ config, db, redis, queue, emailQueue, databaseUrl: services.databaseUrl }, { loggerInstance: logger.child({ component: 'api' }) });
     url = await app.listen({ host: config.host, port: config.port });
   }
   const workers = opts.workers ? await opts.workers({ config, db, redisUrl: services.redisUrl, databaseUrl: services.databaseUrl, logger: logger.child({ component: 'workers' }) }) : undefined;

@@ -26,13 +26,15 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
 }
 
 /** The whole app on a fresh database and a unique queue prefix; use app.inject, no port. */
-export async function createTestApp(overrides: Partial<Config> & { redisUrl?: string } = {}): Promise<TestApp> {
+export async function createTestApp(overrides: Partial<Config> & { redisUrl?: string; changeFeed?: boolean } = {}): Promise<TestApp> {
   const prefix = `test-${randomBytes(5).toString('hex')}`;
   const testDb = await createTestDb();
   const config = testConfig({ queuePrefix: prefix, databaseUrl: testDb.url, redisUrl: overrides.redisUrl ?? TEST_REDIS_URL, ...overrides });
   const redis = createRedis(config.redisUrl as string, 'producer');
   const queue = createQueue(redis, prefix);
-  const app = await buildApp({ config, db: testDb.db, redis, queue }, { logger: false });
+  // The reference caches need the change feed; tests get it only when they ask (a cached actor
+  // and a change made straight in the database would otherwise race the notification).
+  const app = await buildApp({ config, db: testDb.db, redis, queue, ...(overrides.changeFeed ? { databaseUrl: testDb.url } : {}) }, { logger: false });
   await app.ready();
   return {
     app,

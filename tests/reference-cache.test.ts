@@ -1,0 +1,174 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ReferenceCache, type ChangeFeed } from '../src/db/change-feed.js';
+import { createTestApp, type TestApp } from './helpers/app.js';
+import { PASSWORD, as, makeTwoWorlds, type CommunityWorld } from './helpers/factories.js';
+
+/**
+ * The reference caches of the API (actors, communities' SLA context) against a real PostgreSQL:
+ * cached while the change feed is live, emptied by the NOTIFY of a commit to the tables they are
+ * read from, read through while the feed is down.
+ */
+
+const API = '/api/v1';
+let t: TestApp;
+let A: CommunityWorld;
+
+beforeAll(async () => {
+  t = await createTestApp({ changeFeed: true });
+  ({ a: A } = await makeTwoWorlds(t.db));
+  await until('the change feed is live', () => t.app.changeFeed?.live === true);
+  // The setup's own notifications may still be on their way: let them land before counting.
+  await new Promise((r) => setTimeout(r, 200));
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+/** Polls `check` until it holds (at most `ms`), else fails saying what was awaited. */
+async function until(what: string, check: () => boolean | Promise<boolean>, ms = 3_000): Promise<number> {
+  const started = Date.now();
+  while (!(await check())) {
+    if (Date.now() - started > ms) throw new Error(`timed out after ${ms} ms waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return Date.now() - started;
+}
+
+/** Runs a change and waits until this process heard its notification. */
+async function changed(change: () => Promise<unknown>): Promise<void> {
+  const before = t.app.changeFeed?.heard ?? 0;
+  await change();
+  await until('the change is heard', () => (t.app.changeFeed?.heard ?? 0) > before);
+}
+
+const community = (userId: string) => as(t.app, userId)({ method: 'GET', url: `${API}/communities/${A.community.id}` });
+const counts = () => ({ hits: t.app.actorCache.hits, misses: t.app.actorCache.misses });
+
+describe('actor cache', () => {
+  it('serves a repeated request from the cache; a removed membership takes effect as soon as its commit is heard', async () => {
+    const pm = A.users.propertyManager.id;
+    expect((await community(pm)).statusCode).toBe(200);
+    const before = counts();
+    expect((await community(pm)).statusCode).toBe(200);
+    expect(counts()).toEqual({ hits: before.hits + 1, misses: before.misses });
+
+    await t.db.deleteFrom('memberships').where('user_id', '=', pm).execute();
+    const waited = await until('the manager loses the community', async () => (await community(pm)).statusCode === 404);
+    expect(waited).toBeLessThan(1_000);
+  });
+
+  it('failed logins (which update the user row) keep the cache; disabling the account empties it', async () => {
+    const tech = A.users.technician;
+    expect((await community(tech.id)).statusCode).toBe(200);
+    const login = await t.app.inject({ method: 'POST', url: `${API}/auth/login`, payload: { email: tech.email, password: `${PASSWORD}-wrong` } });
+    expect(login.statusCode).toBe(401);
+    expect((await t.db.selectFrom('users').select('failed_logins').where('id', '=', tech.id).executeTakeFirstOrThrow()).failed_logins).toBe(1);
+    // Give a notification time to arrive, were one sent: the next request must still hit.
+    await new Promise((r) => setTimeout(r, 100));
+    const before = counts();
+    expect((await community(tech.id)).statusCode).toBe(200);
+    expect(counts().hits).toBe(before.hits + 1);
+
+    await t.db.updateTable('users').set({ disabled_at: new Date() }).where('id', '=', tech.id).execute();
+    await until('the disabled technician is refused', async () => (await community(tech.id)).statusCode === 401);
+  });
+
+  it('a duty that ends later is cached only until it ends', async () => {
+    const chair = A.users.committeeChair.id;
+    // The contractor's delegated duty ends in 1.5 s: its manager may not be cached past that.
+    const endsAt = new Date(Date.now() + 1_500);
+    await changed(() => t.db.updateTable('duty_assignments').set({ valid_to: endsAt }).where('id', '=', A.contractorDuty.id).execute());
+    const contractor = A.users.contractor.id;
+    expect((await community(contractor)).statusCode).toBe(200);
+    expect((await community(chair)).statusCode).toBe(200);
+    const before = counts();
+    expect((await community(contractor)).statusCode).toBe(200);
+    expect(counts().hits).toBe(before.hits + 1);
+    // No notification comes when a duty lapses with time: the entry expires on its own.
+    await until('the duty ended', () => Date.now() > endsAt.getTime() + 50, 3_000);
+    expect((await community(contractor)).statusCode).toBe(404);
+  });
+
+  it('while the feed is down nothing is cached and changes count at once; then it comes back', async () => {
+    const member = A.users.committeeMember.id;
+    expect((await community(member)).statusCode).toBe(200);
+    await sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN upkeep_changes'`.execute(t.db);
+    await until('the feed is down', () => t.app.changeFeed?.live === false);
+
+    const before = counts();
+    expect((await community(member)).statusCode).toBe(200);
+    expect((await community(member)).statusCode).toBe(200);
+    expect(counts()).toEqual({ hits: before.hits, misses: before.misses + 2 });
+    // No notification can arrive now, and none is needed: the very next request sees the change.
+    await t.db.deleteFrom('memberships').where('user_id', '=', member).execute();
+    expect((await community(member)).statusCode).toBe(404);
+
+    await until('the feed reconnects', () => t.app.changeFeed?.live === true, 5_000);
+    const chair = A.users.committeeChair.id;
+    expect((await community(chair)).statusCode).toBe(200);
+    const after = counts();
+    expect((await community(chair)).statusCode).toBe(200);
+    expect(counts().hits).toBe(after.hits + 1);
+  });
+});
+
+describe('ReferenceCache (the rules, with a feed standing in for LISTEN)', () => {
+  function feed(live = true) {
+    const subscribers: Array<() => void> = [];
+    const f = {
+      live,
+      heard: 0,
+      subscribe: (_tables: readonly string[], onChange: () => void) => void subscribers.push(onChange),
+      close: async () => {},
+      change: () => subscribers.forEach((s) => s()),
+    };
+    return f satisfies ChangeFeed;
+  }
+
+  it('does not keep a value read across a change (it may predate the commit)', async () => {
+    const f = feed();
+    const cache = new ReferenceCache<string>(f, ['users'], 60_000);
+    await cache.get('k', async () => {
+      f.change(); // a commit's notification arrives while the read is in flight
+      return { value: 'old' };
+    });
+    expect(await cache.get('k', async () => ({ value: 'new' }))).toBe('new');
+    expect(await cache.get('k', async () => ({ value: 'newer' }))).toBe('new');
+  });
+
+  it('keeps a value no longer than its validUntil and the TTL; reads through without a live feed or TTL', async () => {
+    const f = feed();
+    const shortLived = new ReferenceCache<number>(f, ['users'], 60_000);
+    let n = 0;
+    const load = async () => ({ value: ++n, validUntil: new Date(Date.now() + 40) });
+    expect(await shortLived.get('k', load)).toBe(1);
+    expect(await shortLived.get('k', load)).toBe(1);
+    await new Promise((r) => setTimeout(r, 60));
+    expect(await shortLived.get('k', load)).toBe(2);
+
+    const ttl = new ReferenceCache<number>(f, ['users'], 40);
+    expect(await ttl.get('k', async () => ({ value: 1 }))).toBe(1);
+    expect(await ttl.get('k', async () => ({ value: 2 }))).toBe(1);
+    await new Promise((r) => setTimeout(r, 60));
+    expect(await ttl.get('k', async () => ({ value: 3 }))).toBe(3);
+
+    const down = new ReferenceCache<number>(feed(false), ['users'], 60_000);
+    expect(await down.get('k', async () => ({ value: 1 }))).toBe(1);
+    expect(await down.get('k', async () => ({ value: 2 }))).toBe(2);
+    const off = new ReferenceCache<number>(f, ['users'], 0);
+    expect(await off.get('k', async () => ({ value: 1 }))).toBe(1);
+    expect(await off.get('k', async () => ({ value: 2 }))).toBe(2);
+  });
+
+  it('holds at most maxEntries, dropping the oldest; caches nothing for a missing record', async () => {
+    const cache = new ReferenceCache<string>(feed(), ['users'], 60_000, 2);
+    for (const k of ['a', 'b', 'c']) await cache.get(k, async () => ({ value: k }));
+    expect(await cache.get('a', async () => ({ value: 'a2' }))).toBe('a2');
+    expect(await cache.get('c', async () => ({ value: 'c2' }))).toBe('c');
+    let reads = 0;
+    await cache.get('gone', async () => (reads++, undefined));
+    await cache.get('gone', async () => (reads++, undefined));
+    expect(reads).toBe(2);
+  });
+});
