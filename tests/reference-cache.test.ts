@@ -172,3 +172,46 @@ describe('ReferenceCache (the rules, with a feed standing in for LISTEN)', () =>
     expect(reads).toBe(2);
   });
 });
+
+describe('community context cache (opening a ticket)', () => {
+  const open = async (userId: string, body: Record<string, unknown>) => {
+    const res = await as(t.app, userId)({ method: 'POST', url: `${API}/tickets`, payload: { communityId: A.community.id, title: '路灯不亮', ...body } });
+    expect(res.statusCode, res.body).toBe(201);
+    return res.json() as { id: string; ref: number; openedAt: string; respondBy: string; dutyHolderOrgId: string | null };
+  };
+  const respondMinutes = (x: { openedAt: string; respondBy: string }) => (new Date(x.respondBy).getTime() - new Date(x.openedAt).getTime()) / 60_000;
+  const admin = () => A.users.platformAdmin.id;
+
+  it('is used (a change made without notifying stays unseen), and a notified change applies to the next ticket', async () => {
+    // P2 is 1 h round the clock by default.
+    expect(respondMinutes(await open(admin(), { priority: 'P2', category: 'lighting' }))).toBe(60);
+    // Triggers off for this transaction: no notification, so the cached context stays.
+    await t.db.transaction().execute(async (trx) => {
+      await sql`SET LOCAL session_replication_role = replica`.execute(trx);
+      await trx.insertInto('sla_policies').values({ community_id: A.community.id, category: 'lighting', priority: 'P2', respond_value: 30, respond_unit: 'minutes', resolve_value: 8, resolve_unit: 'hours', calendar: '24x7' }).execute();
+    });
+    expect(respondMinutes(await open(admin(), { priority: 'P2', category: 'lighting' }))).toBe(60);
+    // A notified change (any of the context's tables) empties the cache.
+    await changed(() => t.db.updateTable('communities').set({ name: `${A.community.name}·改` }).where('id', '=', A.community.id).execute());
+    expect(respondMinutes(await open(admin(), { priority: 'P2', category: 'lighting' }))).toBe(30);
+    await changed(() => t.db.deleteFrom('sla_policies').where('community_id', '=', A.community.id).execute());
+    expect(respondMinutes(await open(admin(), { priority: 'P2', category: 'lighting' }))).toBe(60);
+  });
+
+  it('a new duty holder gets the next ticket of its category', async () => {
+    const before = await open(admin(), { category: 'elevator' });
+    expect(before.dutyHolderOrgId).toBe(A.orgs.company.id);
+    await changed(() =>
+      t.db.insertInto('duty_assignments').values({ community_id: A.community.id, organization_id: A.orgs.contractor.id, basis: 'delegated_contractor', facility_category: 'elevator' }).execute(),
+    );
+    expect((await open(admin(), { category: 'elevator' })).dutyHolderOrgId).toBe(A.orgs.contractor.id);
+  });
+
+  it('refs drawn a block at a time are unique, and the audit event carries the ticket’s', async () => {
+    const tickets = await Promise.all(Array.from({ length: 45 }, (_, i) => open(admin(), { title: `井盖松动 ${i}` })));
+    expect(new Set(tickets.map((x) => x.ref)).size).toBe(45);
+    const rows = await t.db.selectFrom('audit_events').select(['entity_id', 'after']).where('action', '=', 'ticket.created').where('entity_id', 'in', tickets.map((x) => x.id)).execute();
+    expect(rows).toHaveLength(45);
+    for (const x of tickets) expect((rows.find((r) => r.entity_id === x.id)?.after as { ref: number }).ref).toBe(x.ref);
+  });
+});

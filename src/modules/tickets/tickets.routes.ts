@@ -65,6 +65,7 @@ function decodeTicketCursor(cursor: string | undefined): { key: string; id: stri
 
 const ticketRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { db } = app.deps;
+  const caches = service.createTicketCaches(db, app.changeFeed, app.deps.config.cacheTtlMs);
   app.addHook('onRequest', app.authenticate);
   const security = [{ bearerAuth: [] }];
 
@@ -97,7 +98,10 @@ const ticketRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const staff = ['platform_admin', 'property_manager', 'property_staff', 'committee_officer', 'committee_member'].some((s) => access.stances.has(s as never));
       const channel = kind === 'rectification' ? 'authority' : staff ? 'staff' : 'owner';
       // One statement writes it all (no transaction needed).
-      const ticket = await service.createTicket(db, actor.userId, {
+      const ticket = await service.createTicket(
+        db,
+        actor.userId,
+        {
           communityId: body.communityId,
           kind,
           channel,
@@ -111,7 +115,9 @@ const ticketRoutes: FastifyPluginAsyncTypebox = async (app) => {
           reporterName: actor.name,
           isPublic: body.isPublic ?? true,
           rectificationDeadline: body.rectificationDeadline ? new Date(body.rectificationDeadline) : null,
-      });
+        },
+        caches,
+      );
       return reply.status(201).send(toTicketDto(ticket, access.can('owners.read')));
     },
   );

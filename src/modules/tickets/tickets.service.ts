@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type SqlBool } from 'kysely';
 import type { Db, DbOrTrx, Trx } from '../../db/index.js';
+import { ReferenceCache, type ChangeFeed } from '../../db/change-feed.js';
+import { SequenceBlock } from '../../db/sequence-block.js';
 import type { FacilityStatus, Priority, TicketChannel, TicketKind } from '../../db/types.js';
 import { AppError, badRequest, conflict, forbidden, notFound } from '../../lib/errors.js';
 import { communityAccess, ticketPermissions, type Actor, type TicketAction } from '../../plugins/access.js';
@@ -77,28 +79,66 @@ async function syncFacility(trx: Trx, facilityId: string | null, actorUserId: st
   await setStatusFromTickets(trx, facilityId, status, actorUserId, { ticketId });
 }
 
-interface CreationContextRow extends SlaContextRow, DutyFactsRow {
+interface PlaceRow {
   facility: { id: string; community_id: string; category: string; status: FacilityStatus; in_progress: boolean } | null;
   unit_community_id: string | null;
+}
+interface CreationContextRow extends SlaContextRow, DutyFactsRow, PlaceRow {
   /** The new ticket's ref, drawn from its identity sequence (so its audit event is known in Node). */
   ref: string;
 }
 
+/** What opening a ticket needs to know about its community: SLA context and duty facts. */
+export interface CommunityContext {
+  sla: SlaContext;
+  duty: DutyFactsRow;
+}
+/** The tables a CommunityContext is read from: a change to any of them empties its cache. */
+export const COMMUNITY_CONTEXT_TABLES = ['communities', 'business_calendars', 'sla_policies', 'duty_assignments', 'organizations'] as const;
+
 /**
- * Everything opening a ticket reads, in one round trip: the community's SLA context, the facts
- * of duty resolution, the facility and unit named (to check they belong to the community) and
- * the ticket's ref.
+ * What an API process may keep between creations (the ticket routes pass it): communities'
+ * contexts (ReferenceCache, emptied on change) and ticket refs drawn a block at a time. Without
+ * it a creation reads everything, its ref included, in one round trip.
  */
-async function creationContext(db: DbOrTrx, communityId: string, facilityId: string | null, unitId: string | null) {
-  const { rows } = await sql<CreationContextRow>`
-    SELECT ${slaContextColumns}, ${dutyFactsColumns},
-      (SELECT json_build_object('id', f.id, 'community_id', f.community_id, 'category', f.category, 'status', f.status,
-                                'in_progress', EXISTS (SELECT 1 FROM tickets t WHERE t.facility_id = f.id AND t.kind IN ${FACILITY_KINDS} AND t.status = 'in_progress'))
-       FROM facilities f WHERE f.id = ${facilityId}::uuid) AS facility,
-      (SELECT u.community_id FROM units u WHERE u.id = ${unitId}::uuid) AS unit_community_id,
-      nextval('tickets_ref_seq')::text AS ref
-    FROM communities c WHERE c.id = ${communityId}`.execute(db);
-  return rows[0];
+export interface TicketCaches {
+  contexts: ReferenceCache<CommunityContext>;
+  refs: SequenceBlock;
+}
+export function createTicketCaches(db: Db, feed: ChangeFeed | undefined, ttlMs: number): TicketCaches {
+  return { contexts: new ReferenceCache(feed, COMMUNITY_CONTEXT_TABLES, ttlMs, 2_000), refs: new SequenceBlock(db, 'tickets_ref_seq') };
+}
+
+/** The facility and unit named (to check they belong to the community); the facility's state. */
+const placeColumns = (facilityId: string | null, unitId: string | null) => sql`
+  (SELECT json_build_object('id', f.id, 'community_id', f.community_id, 'category', f.category, 'status', f.status,
+                            'in_progress', EXISTS (SELECT 1 FROM tickets t WHERE t.facility_id = f.id AND t.kind IN ${FACILITY_KINDS} AND t.status = 'in_progress'))
+   FROM facilities f WHERE f.id = ${facilityId}::uuid) AS facility,
+  (SELECT u.community_id FROM units u WHERE u.id = ${unitId}::uuid) AS unit_community_id`;
+
+/**
+ * Everything opening a ticket reads: the community's SLA context, the facts of duty resolution,
+ * the facility and unit named and the ticket's ref. Without caches in one round trip; with them,
+ * the community's part comes from the cache, the ref from the block, and only a named facility or
+ * unit is read (a ticket naming neither reads nothing).
+ */
+async function creationContext(db: DbOrTrx, communityId: string, facilityId: string | null, unitId: string | null, caches?: TicketCaches) {
+  if (!caches) {
+    const { rows } = await sql<CreationContextRow>`
+      SELECT ${slaContextColumns}, ${dutyFactsColumns}, ${placeColumns(facilityId, unitId)}, nextval('tickets_ref_seq')::text AS ref
+      FROM communities c WHERE c.id = ${communityId}`.execute(db);
+    const row = rows[0];
+    return row && { community: { sla: slaContextFrom(row), duty: row }, place: row, ref: row.ref };
+  }
+  const community = await caches.contexts.get(communityId, async () => {
+    const { rows } = await sql<SlaContextRow & DutyFactsRow>`SELECT ${slaContextColumns}, ${dutyFactsColumns} FROM communities c WHERE c.id = ${communityId}`.execute(db);
+    const row = rows[0];
+    return row && { value: { sla: slaContextFrom(row), duty: { duty_assignments: row.duty_assignments, duty_committees: row.duty_committees } } };
+  });
+  if (!community) return undefined;
+  const place: PlaceRow =
+    facilityId || unitId ? (await sql<PlaceRow>`SELECT ${placeColumns(facilityId, unitId)}`.execute(db)).rows[0]! : { facility: null, unit_community_id: null };
+  return { community, place, ref: await caches.refs.next() };
 }
 
 /** Attempts before giving up when the facility's status keeps changing under a creation. */
@@ -112,28 +152,28 @@ const CREATE_ATTEMPTS = 5;
  * under its row lock (latest committed version) and the whole statement does nothing unless it
  * is the status the facility's audit event was built from; then the context is read again.
  */
-export async function createTicket(db: DbOrTrx, actorUserId: string | null, input: CreateTicketInput): Promise<TicketRow> {
+export async function createTicket(db: DbOrTrx, actorUserId: string | null, input: CreateTicketInput, caches?: TicketCaches): Promise<TicketRow> {
   for (let attempt = 1; ; attempt++) {
-    const ticket = await tryCreateTicket(db, actorUserId, input);
+    const ticket = await tryCreateTicket(db, actorUserId, input, caches);
     if (ticket) return ticket;
     if (attempt >= CREATE_ATTEMPTS) throw conflict('The facility changed during the creation; try again');
   }
 }
 
-async function tryCreateTicket(db: DbOrTrx, actorUserId: string | null, input: CreateTicketInput): Promise<TicketRow | undefined> {
-  const context = await creationContext(db, input.communityId, input.facilityId ?? null, input.unitId ?? null);
+async function tryCreateTicket(db: DbOrTrx, actorUserId: string | null, input: CreateTicketInput, caches?: TicketCaches): Promise<TicketRow | undefined> {
+  const context = await creationContext(db, input.communityId, input.facilityId ?? null, input.unitId ?? null, caches);
   if (!context) throw notFound('Community');
   let category = input.category;
   if (input.facilityId) {
-    const facility = context.facility;
+    const facility = context.place.facility;
     if (!facility || facility.community_id !== input.communityId) throw notFound('Facility');
     category ??= facility.category;
   }
-  if (input.unitId && context.unit_community_id !== input.communityId) throw notFound('Unit');
+  if (input.unitId && context.place.unit_community_id !== input.communityId) throw notFound('Unit');
   category ??= 'other';
   const now = new Date();
-  const holder = dutyHolderFromFacts(context, category, now);
-  const ctx = slaContextFrom(context);
+  const holder = dutyHolderFromFacts(context.community.duty, category, now);
+  const ctx = context.community.sla;
   const id = randomUUID();
   const sla = planSla(ctx, { id, communityId: input.communityId, priority: input.priority, category, openedAt: now, acknowledgedAt: null, resolvedAt: null, slaVersion: 1, pauses: [] }, now);
   const row = {
@@ -163,7 +203,7 @@ async function tryCreateTicket(db: DbOrTrx, actorUserId: string | null, input: C
     respond_by: sla.respondBy,
     resolve_by: sla.resolveBy,
   };
-  const facility = context.facility;
+  const facility = context.place.facility;
   // The statement acts only if the facility is still as read (its row locked by `fac`).
   const guard = facility ? sql<SqlBool>`EXISTS (SELECT 1 FROM fac WHERE fac.status = ${facility.status})` : undefined;
   const audits: AuditInput[] = [
