@@ -2,6 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   addWorkingTime,
+  exactZoneOffsetMs,
+  zoneOffsetMs,
   always,
   chinaDayStatus,
   chinaHolidayCoverage,
@@ -273,5 +275,44 @@ describe('properties', () => {
       }),
       { numRuns: 40 },
     );
+  });
+});
+
+describe('zone offsets (memoised per quarter hour)', () => {
+  // Zones with daylight saving (incl. Lord Howe's half hour), odd offsets (Chatham +12:45,
+  // Kathmandu +05:45), China's 1986–1991 summer time, and local mean time before 1900.
+  const zones = ['Asia/Shanghai', 'America/New_York', 'Europe/London', 'Australia/Lord_Howe', 'Pacific/Chatham', 'Asia/Kathmandu', 'America/Sao_Paulo', 'Africa/Casablanca'];
+  const zone = fc.constantFrom(...zones);
+  const anyInstant = fc.integer({ min: Date.UTC(1850, 0, 1), max: Date.UTC(2100, 0, 1) });
+
+  it('equal Intl’s offset at any instant, seconds and milliseconds included', () => {
+    fc.assert(
+      fc.property(zone, anyInstant, (tz, t) => {
+        expect(zoneOffsetMs(tz, t)).toBe(exactZoneOffsetMs(tz, t));
+      }),
+      { numRuns: 3_000 },
+    );
+  });
+
+  it('around every change of offset (the seconds on both sides of it)', () => {
+    for (const tz of zones) {
+      // Walk 1850–2030 a week at a time; where the offset changed, check the seconds around the
+      // change (the changes from local mean time fall at odd seconds, inside a quarter hour).
+      const WEEK = 7 * 86_400_000;
+      let prev = exactZoneOffsetMs(tz, Date.UTC(1850, 0, 1));
+      for (let day = Date.UTC(1850, 0, 1) + WEEK; day < Date.UTC(2030, 0, 1); day += WEEK) {
+        const off = exactZoneOffsetMs(tz, day);
+        if (off === prev) continue;
+        let lo = day - WEEK;
+        let hi = day;
+        while (hi - lo > 1000) {
+          const mid = lo + Math.floor((hi - lo) / 2000) * 1000;
+          if (exactZoneOffsetMs(tz, mid) === prev) lo = mid;
+          else hi = mid;
+        }
+        for (const t of [lo - 1000, lo, lo + 999, hi, hi + 1, hi + 1000]) expect(zoneOffsetMs(tz, t), `${tz} at ${new Date(t).toISOString()}`).toBe(exactZoneOffsetMs(tz, t));
+        prev = off;
+      }
+    }
   });
 });

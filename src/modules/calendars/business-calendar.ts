@@ -179,6 +179,34 @@ function zoneFormatter(timeZone: string): Intl.DateTimeFormat {
 
 /** Local wall-clock fields of an instant, as if that wall time were UTC (ms, whole seconds). */
 function wallAsUtc(timeZone: string, epochMs: number): number {
+  const whole = Math.floor(epochMs / 1000) * 1000;
+  return whole + offsetAt(timeZone, whole);
+}
+
+// The zone's offset is looked up per quarter hour: if it is the same at both ends of one, it holds
+// all through (offsets change at most once in a quarter hour, in every zone's history), and is
+// kept; a quarter hour with a change in it is asked exactly. Intl's formatToParts costs
+// microseconds per call and the SLA ladder of one ticket asks hundreds of instants.
+const OFFSET_SPAN_MS = 15 * MINUTE_MS;
+const offsetMemo = new Map<string, Map<number, number>>();
+const OFFSET_MEMO_MAX = 100_000;
+
+function offsetAt(timeZone: string, whole: number): number {
+  let memo = offsetMemo.get(timeZone);
+  if (!memo) offsetMemo.set(timeZone, (memo = new Map()));
+  const span = Math.floor(whole / OFFSET_SPAN_MS);
+  const known = memo.get(span);
+  if (known !== undefined) return known;
+  const start = span * OFFSET_SPAN_MS;
+  const first = exactWallAsUtc(timeZone, start) - start;
+  const last = exactWallAsUtc(timeZone, start + OFFSET_SPAN_MS - 1000) - (start + OFFSET_SPAN_MS - 1000);
+  if (first !== last) return exactWallAsUtc(timeZone, whole) - whole;
+  if (memo.size >= OFFSET_MEMO_MAX) memo.clear();
+  memo.set(span, first);
+  return first;
+}
+
+function exactWallAsUtc(timeZone: string, epochMs: number): number {
   const parts = zoneFormatter(timeZone).formatToParts(new Date(epochMs));
   let y = 0;
   let mo = 0;
@@ -203,6 +231,12 @@ function wallAsUtc(timeZone: string, epochMs: number): number {
   date.setUTCFullYear(bc ? 1 - y : y, mo - 1, d);
   date.setUTCHours(h, mi, s, 0);
   return date.getTime();
+}
+
+/** zoneOffsetMs straight from Intl, without the per-quarter-hour memo (tests compare the two). */
+export function exactZoneOffsetMs(timeZone: string, epochMs: number): number {
+  const whole = Math.floor(epochMs / 1000) * 1000;
+  return exactWallAsUtc(timeZone, whole) - whole;
 }
 
 /** UTC offset (ms, local − UTC) of the time zone at an instant. */
