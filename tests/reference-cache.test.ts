@@ -2,7 +2,8 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReferenceCache, type ChangeFeed } from '../src/db/change-feed.js';
 import { createTestApp, type TestApp } from './helpers/app.js';
-import { PASSWORD, as, makeTwoWorlds, type CommunityWorld } from './helpers/factories.js';
+import { PASSWORD, as, makeFacility, makeTwoWorlds, type CommunityWorld } from './helpers/factories.js';
+import { verifyChain } from '../src/modules/audit/audit.service.js';
 
 /**
  * The reference caches of the API (actors, communities' SLA context) against a real PostgreSQL:
@@ -213,5 +214,38 @@ describe('community context cache (opening a ticket)', () => {
     const rows = await t.db.selectFrom('audit_events').select(['entity_id', 'after']).where('action', '=', 'ticket.created').where('entity_id', 'in', tickets.map((x) => x.id)).execute();
     expect(rows).toHaveLength(45);
     for (const x of tickets) expect((rows.find((r) => r.entity_id === x.id)?.after as { ref: number }).ref).toBe(x.ref);
+  });
+});
+
+describe('facility guesses (opening tickets about a facility)', () => {
+  const openAbout = async (facilityId: string, title: string) => {
+    const res = await as(t.app, A.users.platformAdmin.id)({ method: 'POST', url: `${API}/tickets`, payload: { communityId: A.community.id, facilityId, title } });
+    expect(res.statusCode, res.body).toBe(201);
+    return res.json() as { id: string };
+  };
+  const status = async (id: string) => (await t.db.selectFrom('facilities').select('status').where('id', '=', id).executeTakeFirstOrThrow()).status;
+  const changes = async (id: string) =>
+    (await t.db.selectFrom('audit_events').select(['before', 'after', 'seq']).where('entity_id', '=', id).where('action', '=', 'facility.status_changed').orderBy('seq').execute()).map(
+      (e) => `${(e.before as { status: string }).status}→${(e.after as { status: string }).status}`,
+    );
+
+  it('a guess outdated behind this process’s back is caught by the write, and the facility still ends right', async () => {
+    const gate = await makeFacility(t.db, A.community.id, 'face_gate');
+    const first = await openAbout(gate.id, '闸机不开');
+    expect(await status(gate.id)).toBe('faulty');
+    // Repaired and reset elsewhere (another process, a direct fix): this process still guesses faulty.
+    await t.db.updateTable('tickets').set({ status: 'closed' }).where('id', '=', first.id).execute();
+    await t.db.updateTable('facilities').set({ status: 'operational' }).where('id', '=', gate.id).execute();
+    await openAbout(gate.id, '闸机又坏了');
+    expect(await status(gate.id)).toBe('faulty');
+    expect(await changes(gate.id)).toEqual(['operational→faulty', 'operational→faulty']);
+
+    // Another ticket about it is now being worked on (elsewhere): the next one makes it under repair.
+    const second = (await t.db.selectFrom('tickets').select('id').where('facility_id', '=', gate.id).where('status', '=', 'new').executeTakeFirstOrThrow()).id;
+    await t.db.updateTable('tickets').set({ status: 'in_progress' }).where('id', '=', second).execute();
+    await openAbout(gate.id, '闸机刷卡无反应');
+    expect(await status(gate.id)).toBe('under_repair');
+    expect(await changes(gate.id)).toEqual(['operational→faulty', 'operational→faulty', 'faulty→under_repair']);
+    expect(await verifyChain(t.db, A.community.id.toLowerCase())).toMatchObject({ ok: true });
   });
 });

@@ -125,7 +125,7 @@ export function statusFromTicketsChange(
 
 /** A facility's status, its row locked until commit (latest committed version), for a CTE. */
 export function lockedStatusSql(facilityId: string) {
-  return sql`SELECT status FROM facilities WHERE id = ${facilityId}::uuid FOR UPDATE`;
+  return sql`SELECT status, community_id, category FROM facilities WHERE id = ${facilityId}::uuid FOR UPDATE`;
 }
 
 export async function findFacilityByQrToken(db: Db, qrToken: string) {

@@ -79,8 +79,17 @@ async function syncFacility(trx: Trx, facilityId: string | null, actorUserId: st
   await setStatusFromTickets(trx, facilityId, status, actorUserId, { ticketId });
 }
 
+/** What opening a ticket about a facility depends on (the write's guard checks every field). */
+interface FacilityFacts {
+  id: string;
+  community_id: string;
+  category: string;
+  status: FacilityStatus;
+  /** Another ticket about it is being worked on (its status becomes under_repair, not faulty). */
+  in_progress: boolean;
+}
 interface PlaceRow {
-  facility: { id: string; community_id: string; category: string; status: FacilityStatus; in_progress: boolean } | null;
+  facility: FacilityFacts | null;
   unit_community_id: string | null;
 }
 interface CreationContextRow extends SlaContextRow, DutyFactsRow, PlaceRow {
@@ -104,23 +113,38 @@ export const COMMUNITY_CONTEXT_TABLES = ['communities', 'business_calendars', 's
 export interface TicketCaches {
   contexts: ReferenceCache<CommunityContext>;
   refs: SequenceBlock;
+  /**
+   * Facilities as last read or written here: a guess, not a cache. The write's guard checks each
+   * fact under the facility's row lock, and a wrong guess writes nothing and is read afresh.
+   */
+  facilities: Map<string, FacilityFacts>;
 }
+const MAX_FACILITY_GUESSES = 10_000;
 export function createTicketCaches(db: Db, feed: ChangeFeed | undefined, ttlMs: number): TicketCaches {
-  return { contexts: new ReferenceCache(feed, COMMUNITY_CONTEXT_TABLES, ttlMs, 2_000), refs: new SequenceBlock(db, 'tickets_ref_seq') };
+  return { contexts: new ReferenceCache(feed, COMMUNITY_CONTEXT_TABLES, ttlMs, 2_000), refs: new SequenceBlock(db, 'tickets_ref_seq'), facilities: new Map() };
 }
+function rememberFacility(caches: TicketCaches, f: FacilityFacts) {
+  caches.facilities.delete(f.id);
+  if (caches.facilities.size >= MAX_FACILITY_GUESSES) caches.facilities.delete(caches.facilities.keys().next().value as string);
+  caches.facilities.set(f.id, f);
+}
+
+/** Whether another ticket about the facility is being worked on (read and guard alike). */
+const facilityInProgressSql = (facilityId: string) =>
+  sql<boolean>`EXISTS (SELECT 1 FROM tickets t WHERE t.facility_id = ${facilityId}::uuid AND t.kind IN ${FACILITY_KINDS} AND t.status = 'in_progress')`;
 
 /** The facility and unit named (to check they belong to the community); the facility's state. */
 const placeColumns = (facilityId: string | null, unitId: string | null) => sql`
   (SELECT json_build_object('id', f.id, 'community_id', f.community_id, 'category', f.category, 'status', f.status,
-                            'in_progress', EXISTS (SELECT 1 FROM tickets t WHERE t.facility_id = f.id AND t.kind IN ${FACILITY_KINDS} AND t.status = 'in_progress'))
+                            'in_progress', ${facilityId === null ? sql`false` : facilityInProgressSql(facilityId)})
    FROM facilities f WHERE f.id = ${facilityId}::uuid) AS facility,
   (SELECT u.community_id FROM units u WHERE u.id = ${unitId}::uuid) AS unit_community_id`;
 
 /**
  * Everything opening a ticket reads: the community's SLA context, the facts of duty resolution,
  * the facility and unit named and the ticket's ref. Without caches in one round trip; with them,
- * the community's part comes from the cache, the ref from the block, and only a named facility or
- * unit is read (a ticket naming neither reads nothing).
+ * the community's part comes from the cache, the ref from the block, a facility from the last
+ * guess (`guessed`: the write checks it), and only a unit or a facility not seen yet is read.
  */
 async function creationContext(db: DbOrTrx, communityId: string, facilityId: string | null, unitId: string | null, caches?: TicketCaches) {
   if (!caches) {
@@ -128,7 +152,7 @@ async function creationContext(db: DbOrTrx, communityId: string, facilityId: str
       SELECT ${slaContextColumns}, ${dutyFactsColumns}, ${placeColumns(facilityId, unitId)}, nextval('tickets_ref_seq')::text AS ref
       FROM communities c WHERE c.id = ${communityId}`.execute(db);
     const row = rows[0];
-    return row && { community: { sla: slaContextFrom(row), duty: row }, place: row, ref: row.ref };
+    return row && { community: { sla: slaContextFrom(row), duty: row }, place: row, ref: row.ref, guessed: false };
   }
   const community = await caches.contexts.get(communityId, async () => {
     const { rows } = await sql<SlaContextRow & DutyFactsRow>`SELECT ${slaContextColumns}, ${dutyFactsColumns} FROM communities c WHERE c.id = ${communityId}`.execute(db);
@@ -136,9 +160,12 @@ async function creationContext(db: DbOrTrx, communityId: string, facilityId: str
     return row && { value: { sla: slaContextFrom(row), duty: { duty_assignments: row.duty_assignments, duty_committees: row.duty_committees } } };
   });
   if (!community) return undefined;
+  const guess = facilityId && !unitId ? caches.facilities.get(facilityId) : undefined;
+  if (guess) return { community, place: { facility: guess, unit_community_id: null }, ref: await caches.refs.next(), guessed: true };
   const place: PlaceRow =
     facilityId || unitId ? (await sql<PlaceRow>`SELECT ${placeColumns(facilityId, unitId)}`.execute(db)).rows[0]! : { facility: null, unit_community_id: null };
-  return { community, place, ref: await caches.refs.next() };
+  if (place.facility) rememberFacility(caches, place.facility);
+  return { community, place, ref: await caches.refs.next(), guessed: false };
 }
 
 /** Attempts before giving up when the facility's status keeps changing under a creation. */
@@ -166,6 +193,10 @@ async function tryCreateTicket(db: DbOrTrx, actorUserId: string | null, input: C
   let category = input.category;
   if (input.facilityId) {
     const facility = context.place.facility;
+    if (context.guessed && facility?.community_id !== input.communityId) {
+      caches?.facilities.delete(input.facilityId); // never refuse on a guess: read it
+      return undefined;
+    }
     if (!facility || facility.community_id !== input.communityId) throw notFound('Facility');
     category ??= facility.category;
   }
@@ -204,8 +235,11 @@ async function tryCreateTicket(db: DbOrTrx, actorUserId: string | null, input: C
     resolve_by: sla.resolveBy,
   };
   const facility = context.place.facility;
-  // The statement acts only if the facility is still as read (its row locked by `fac`).
-  const guard = facility ? sql<SqlBool>`EXISTS (SELECT 1 FROM fac WHERE fac.status = ${facility.status})` : undefined;
+  // The statement acts only if the facility is still as read or guessed (its row locked by `fac`).
+  const guard = facility
+    ? sql<SqlBool>`EXISTS (SELECT 1 FROM fac WHERE fac.status = ${facility.status} AND fac.community_id = ${facility.community_id}::uuid AND fac.category = ${facility.category})
+                   AND ${facilityInProgressSql(facility.id)} = ${facility.in_progress}`
+    : undefined;
   const audits: AuditInput[] = [
     {
       communityId: input.communityId,
@@ -247,6 +281,10 @@ async function tryCreateTicket(db: DbOrTrx, actorUserId: string | null, input: C
     auditCtes('audited', audits, guard),
   ];
   const { rows } = await sql<TicketRow>`WITH ${sql.join(ctes)} SELECT * FROM t`.execute(db);
+  if (caches && facility) {
+    if (rows[0]) rememberFacility(caches, { ...facility, status: change ? (facility.in_progress ? 'under_repair' : 'faulty') : facility.status });
+    else caches.facilities.delete(facility.id); // the guess (or the read) was outdated: read it next time
+  }
   return rows[0];
 }
 
