@@ -46,7 +46,10 @@ export interface Config {
   emailMaxAttempts: number;
   /** How long a sender's claim on an email lasts; past it the send is presumed dead and retried. */
   emailLeaseSeconds: number;
-  /** How often the relay polls for unrelayed timers and emails (NOTIFY wakes it sooner). */
+  /**
+   * How often the relay polls for unrelayed timers and emails. NOTIFY wakes it sooner for emails
+   * and for timers due within 60 s; later timers wait for the poll, hence at most 60 s.
+   */
   relayPollMs: number;
   /** How often the reconciler restores timers missing from Redis. */
   reconcileEveryMs: number;
@@ -119,7 +122,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     emailRatePerSecond: r.int('EMAIL_RATE_PER_SECOND', 20, 1, 10_000),
     emailMaxAttempts: r.int('EMAIL_MAX_ATTEMPTS', 6, 1, 50),
     emailLeaseSeconds: r.int('EMAIL_LEASE_SECONDS', 60, 1, 3600),
-    relayPollMs: r.int('RELAY_POLL_MS', 5_000, 50, 600_000),
+    relayPollMs: r.int('RELAY_POLL_MS', 5_000, 50, 60_000),
     reconcileEveryMs: r.int('RECONCILE_EVERY_MS', 60_000, 1_000, 86_400_000),
     timerSweepMs: r.int('TIMER_SWEEP_MS', 200, 0, 60_000),
     cacheTtlMs: r.int('CACHE_TTL_MS', 30_000, 0, 3_600_000),

@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EMAIL_QUEUE_NAME } from '../src/jobs/jobs.js';
@@ -710,5 +712,28 @@ describe('timers fired in batches', () => {
     expect(timers.slice(0, 3).map((x) => after[x.id])).toEqual(['fired', 'fired', 'fired']);
     expect(after[poison]).not.toBe('fired');
     expect(await notificationsOf((timers[3] as { job_id: string }).job_id)).toHaveLength(0);
+  });
+});
+
+describe('the relay’s wake-up (NOTIFY upkeep_outbox)', () => {
+  it('comes on commit of a timer due within 60 s, not of a later one (the poll relays those; NOTIFY would serialise the commits)', async () => {
+    const listener = new pg.Client({ connectionString: t.testDb.url });
+    await listener.connect();
+    const heard: string[] = [];
+    listener.on('notification', (m) => heard.push(m.payload ?? ''));
+    await listener.query('LISTEN upkeep_outbox');
+    try {
+      const w = await makeCommunity(t.db);
+      const schedule = (jobId: string, dueAt: Date) =>
+        t.db.transaction().execute((trx) => scheduleTimer(trx, reminderSpec(randomUUID(), w.id, new Date(Date.now() + 30 * 86_400_000), jobId, dueAt)));
+      await schedule(`test-wake-later-${Date.now()}`, new Date(Date.now() + 10 * 60_000));
+      await sleep(300);
+      expect(heard).toEqual([]);
+      await schedule(`test-wake-soon-${Date.now()}`, new Date(Date.now() + 20_000));
+      await waitFor('the notification', () => heard.length > 0, 3_000);
+      expect(heard).toEqual(['timers']);
+    } finally {
+      await listener.end();
+    }
   });
 });
