@@ -116,7 +116,9 @@ async function letTimeReachDue(db: Db, queue: UpkeepQueue, ticketIds: string[]) 
     .execute();
   for (const r of rows) {
     const job = await queue.getJob(r.job_id);
-    if (job && (await job.getState()) === 'delayed') await job.promote();
+    // The relay may re-arm the job (its due time just changed) between the two calls: a job no
+    // longer delayed is due anyway.
+    if (job && (await job.getState()) === 'delayed') await job.promote().catch(() => {});
   }
   return rows;
 }

@@ -114,6 +114,17 @@ describe('actor cache', () => {
   });
 });
 
+describe('metrics', () => {
+  it('/metrics shows the feed live and the actor cache’s hits and misses', async () => {
+    const body = (await t.app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(body).toMatch(/^upkeep_change_feed_live 1$/m);
+    const hits = Number(/^upkeep_actor_cache_lookups\{result="hit"\} (\d+)$/m.exec(body)?.[1]);
+    expect(hits).toBe(t.app.actorCache.hits);
+    expect(hits).toBeGreaterThan(0);
+    expect(body).toMatch(/^upkeep_actor_cache_lookups\{result="miss"\} \d+$/m);
+  });
+});
+
 describe('ReferenceCache (the rules, with a feed standing in for LISTEN)', () => {
   function feed(live = true) {
     const subscribers: Array<() => void> = [];

@@ -22,6 +22,9 @@ import { withTimeout } from '../lib/timeout.js';
  * - upkeep_notifications{channel,status}: notifications by status, from PostgreSQL on each scrape;
  * - upkeep_sla_breached_tickets{target,state}: tickets whose response / resolution target was
  *   breached, open or no longer open, from PostgreSQL on each scrape;
+ * - upkeep_actor_cache_lookups{result}: the actor cache's hits and misses since start (src/plugins/auth.ts);
+ *   upkeep_change_feed_live: 1 while the change feed that keeps the caches honest listens, else 0
+ *   (then nothing is cached: every request reads its actor);
  * - upkeep_metrics_collector_up{collector}: 1 when the scrape could read that source (queues from
  *   Redis; notifications and sla from PostgreSQL), else 0 and its series are left out: a scrape
  *   never fails or hangs because a dependency is down (each read is bounded by COLLECT_TIMEOUT_MS);
@@ -77,6 +80,8 @@ export default fp(
       labelNames: ['target', 'state'] as const,
       registers: [registry],
     });
+    const actorCache = new Gauge({ name: 'upkeep_actor_cache_lookups', help: 'Actor cache hits and misses since start', labelNames: ['result'] as const, registers: [registry] });
+    const feedLive = new Gauge({ name: 'upkeep_change_feed_live', help: '1 while the change feed (LISTEN upkeep_changes) is connected', registers: [registry] });
     const collectorUp = new Gauge({
       name: 'upkeep_metrics_collector_up',
       help: '1 when the last scrape could read this source (queues: Redis; notifications, sla: PostgreSQL), else 0',
@@ -162,6 +167,11 @@ export default fp(
     let scraping: Promise<string> = Promise.resolve('');
     async function scrape(): Promise<string> {
       const collectors = { queues: collectQueues, notifications: collectNotifications, sla: collectSla };
+      if (app.hasDecorator('actorCache')) {
+        actorCache.set({ result: 'hit' }, app.actorCache.hits);
+        actorCache.set({ result: 'miss' }, app.actorCache.misses);
+      }
+      feedLive.set(app.changeFeed?.live ? 1 : 0);
       await Promise.all(
         Object.entries(collectors).map(async ([name, collect]) => {
           try {
