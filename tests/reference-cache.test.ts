@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ReferenceCache, type ChangeFeed } from '../src/db/change-feed.js';
+import { ReferenceCache, startChangeFeed, type ChangeFeed } from '../src/db/change-feed.js';
+import { FreezableProxy } from './helpers/tcp-proxy.js';
 import { createTestApp, type TestApp } from './helpers/app.js';
 import { PASSWORD, as, makeFacility, makeTwoWorlds, type CommunityWorld } from './helpers/factories.js';
 import { verifyChain } from '../src/modules/audit/audit.service.js';
@@ -122,6 +123,33 @@ describe('metrics', () => {
     expect(hits).toBe(t.app.actorCache.hits);
     expect(hits).toBeGreaterThan(0);
     expect(body).toMatch(/^upkeep_actor_cache_lookups\{result="miss"\} \d+$/m);
+  });
+});
+
+describe('change feed through a connection that hangs', () => {
+  it('is no longer live once a heartbeat goes unanswered, and is live again when PostgreSQL answers', async () => {
+    const proxy = await FreezableProxy.start(t.testDb.url);
+    const feed = startChangeFeed({ databaseUrl: proxy.url(t.testDb.url), logger: { warn: () => {} }, heartbeatMs: 200, retryMs: 100 });
+    let resets = 0;
+    feed.subscribe(['users'], () => resets++);
+    try {
+      await until('the feed is live', () => feed.live);
+      // A change is heard through the proxy.
+      const heard = feed.heard;
+      await t.db.updateTable('users').set({ name: '改名' }).where('id', '=', A.users.owner.id).execute();
+      await until('the change is heard', () => feed.heard > heard);
+      // The connection hangs (no FIN, no answers): the heartbeat finds out, the caches reset.
+      proxy.freeze();
+      const before = resets;
+      await until('the feed is not live', () => !feed.live, 2_000);
+      expect(resets).toBeGreaterThan(before);
+      proxy.thaw();
+      await until('the feed is live again', () => feed.live, 5_000);
+    } finally {
+      proxy.thaw();
+      await feed.close();
+      await proxy.close();
+    }
   });
 });
 

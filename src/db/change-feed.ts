@@ -20,15 +20,20 @@ export interface ChangeFeed {
 
 export const CHANGES_CHANNEL = 'upkeep_changes';
 
-export function startChangeFeed(opts: { databaseUrl: string; logger: Pick<Logger, 'warn'>; retryMs?: number }): ChangeFeed {
+export function startChangeFeed(opts: { databaseUrl: string; logger: Pick<Logger, 'warn'>; retryMs?: number; heartbeatMs?: number }): ChangeFeed {
   const { logger } = opts;
   const retryMs = opts.retryMs ?? 1_000;
+  // A connection can die without a word (a hung server, a dropped network path): then no
+  // notification would ever come while the feed still looked live. A query every heartbeat,
+  // answered within one, proves the connection is alive; otherwise it is dropped and re-made.
+  const heartbeatMs = opts.heartbeatMs ?? 10_000;
   const subscribers: Array<{ tables: ReadonlySet<string>; onChange: () => void }> = [];
   let live = false;
   let heard = 0;
   let closed = false;
   let client: pg.Client | undefined;
   let retry: NodeJS.Timeout | undefined;
+  let heartbeat: NodeJS.Timeout | undefined;
 
   const resetAll = () => {
     for (const s of subscribers) s.onChange();
@@ -37,12 +42,18 @@ export function startChangeFeed(opts: { databaseUrl: string; logger: Pick<Logger
     if (live) logger.warn({ why }, 'change feed lost: caches read through until it is back');
     live = false;
     resetAll();
+    if (heartbeat) clearInterval(heartbeat);
+    heartbeat = undefined;
+    const c = client;
     client = undefined;
+    void c?.end().catch(() => {});
     if (!closed && !retry) retry = setTimeout(() => ((retry = undefined), void connect()), retryMs).unref();
   };
   const connect = async () => {
     if (closed) return;
-    const c = new pg.Client({ connectionString: opts.databaseUrl });
+    // Connecting, LISTEN and each heartbeat give up after a heartbeat's time: a hung server never
+    // holds the feed in a state that looks live, or stops it from trying again.
+    const c = new pg.Client({ connectionString: opts.databaseUrl, connectionTimeoutMillis: heartbeatMs, query_timeout: heartbeatMs });
     client = c;
     c.on('error', (err) => {
       if (client === c) lost(err.message);
@@ -61,9 +72,15 @@ export function startChangeFeed(opts: { databaseUrl: string; logger: Pick<Logger
       // Whatever changed while nobody listened is unknown: start from empty caches.
       resetAll();
       live = true;
+      heartbeat = setInterval(() => {
+        c.query('SELECT 1').catch(() => {
+          if (client === c) lost('no answer to the heartbeat');
+        });
+      }, heartbeatMs);
+      heartbeat.unref();
     } catch (err) {
-      await c.end().catch(() => {});
       if (client === c) lost((err as Error).message);
+      else void c.end().catch(() => {});
     }
   };
   void connect();
@@ -82,6 +99,7 @@ export function startChangeFeed(opts: { databaseUrl: string; logger: Pick<Logger
       closed = true;
       live = false;
       if (retry) clearTimeout(retry);
+      if (heartbeat) clearInterval(heartbeat);
       const c = client;
       client = undefined;
       await c?.end().catch(() => {});
