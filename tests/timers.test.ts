@@ -736,4 +736,17 @@ describe('the relay’s wake-up (NOTIFY upkeep_outbox)', () => {
       await listener.end();
     }
   });
+
+  it('wakes the relay: a timer due soon is on BullMQ long before the next poll would run', async () => {
+    const w = await holderWorld();
+    const validTo = new Date(Date.now() + 20 * DAY);
+    const duty = await insertDuty(w, validTo);
+    // The poll at its longest: only the notification can relay it within the test's bound.
+    const workers = await pool.start({ config: { relayPollMs: 60_000, timerSweepMs: 0 } });
+    await sleep(500); // the start's own pass is over, the feed listens
+    const jobId = `test-wake-relay-${duty.id}`;
+    await t.db.transaction().execute((trx) => scheduleTimer(trx, reminderSpec(duty.id, w.community.id, validTo, jobId, new Date(Date.now() + 20_000))));
+    await waitFor('the notified relay to enqueue the timer', async () => (await timer(jobId))?.state === 'enqueued', 3_000);
+    expect(await delayedJob(workers, jobId)).toBeTruthy();
+  });
 });

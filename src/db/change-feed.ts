@@ -7,7 +7,8 @@ import type { Logger } from 'pino';
  * hears it. PostgreSQL delivers every notification to a connected listener, so while the feed is
  * `live` a cache can trust what it holds; while the connection is down nothing may be trusted:
  * `live` is false (caches read through) and every subscriber is reset on loss and on reconnect,
- * so nothing cached across a gap survives it.
+ * so nothing cached across a gap survives it. The relay uses the same feed on its own channel
+ * (upkeep_outbox: a commit that left timers or emails to relay), where a reset means "look again".
  */
 export interface ChangeFeed {
   readonly live: boolean;
@@ -20,8 +21,14 @@ export interface ChangeFeed {
 
 export const CHANGES_CHANNEL = 'upkeep_changes';
 
-export function startChangeFeed(opts: { databaseUrl: string; logger: Pick<Logger, 'warn'>; retryMs?: number; heartbeatMs?: number }): ChangeFeed {
+/**
+ * LISTENs on `channel` (default upkeep_changes; the relay listens on upkeep_outbox, whose
+ * notifications also name a table) and tells subscribers, as described above.
+ */
+export function startChangeFeed(opts: { databaseUrl: string; logger: Pick<Logger, 'warn'>; channel?: string; retryMs?: number; heartbeatMs?: number }): ChangeFeed {
   const { logger } = opts;
+  const channel = opts.channel ?? CHANGES_CHANNEL;
+  if (!/^[a-z_]+$/.test(channel)) throw new Error(`not a channel name: ${channel}`);
   const retryMs = opts.retryMs ?? 1_000;
   // A connection can die without a word (a hung server, a dropped network path): then no
   // notification would ever come while the feed still looked live. A query every heartbeat,
@@ -39,7 +46,7 @@ export function startChangeFeed(opts: { databaseUrl: string; logger: Pick<Logger
     for (const s of subscribers) s.onChange();
   };
   const lost = (why: string) => {
-    if (live) logger.warn({ why }, 'change feed lost: caches read through until it is back');
+    if (live) logger.warn({ why, channel }, 'change feed lost, reconnecting: meanwhile caches read through and the relay only polls');
     live = false;
     resetAll();
     if (heartbeat) clearInterval(heartbeat);
@@ -67,7 +74,7 @@ export function startChangeFeed(opts: { databaseUrl: string; logger: Pick<Logger
     });
     try {
       await c.connect();
-      await c.query(`LISTEN ${CHANGES_CHANNEL}`);
+      await c.query(`LISTEN ${channel}`);
       if (closed || client !== c) return void c.end().catch(() => {});
       // Whatever changed while nobody listened is unknown: start from empty caches.
       resetAll();

@@ -1,8 +1,8 @@
 import type { Queue } from 'bullmq';
 import type { Logger } from 'pino';
 import type { Redis } from 'ioredis';
-import pg from 'pg';
 import type { Db } from '../../db/index.js';
+import { startChangeFeed } from '../../db/change-feed.js';
 import { jobId } from '../../jobs/jobs.js';
 import * as timers from './timers.repository.js';
 import * as notifications from '../notifications/notifications.repository.js';
@@ -196,7 +196,6 @@ export function startRelay(opts: { db: Db; databaseUrl?: string; queues: RelayQu
   const { logger } = opts;
   let running = false;
   let closed = false;
-  let listener: pg.Client | undefined;
   // What changed since the last pass began: NOTIFY says which table a commit touched.
   const dirty = { timers: false, emails: false };
 
@@ -229,25 +228,11 @@ export function startRelay(opts: { db: Db; databaseUrl?: string; queues: RelayQu
     }
   };
 
-  const listen = async () => {
-    if (closed || !opts.databaseUrl) return;
-    const client = new pg.Client({ connectionString: opts.databaseUrl });
-    client.on('error', () => {});
-    client.on('end', () => {
-      if (!closed) setTimeout(() => void listen(), 1_000).unref();
-    });
-    client.on('notification', (msg) => void pass({ timers: msg.payload !== 'notifications', emails: msg.payload !== 'timers' }));
-    try {
-      await client.connect();
-      await client.query('LISTEN upkeep_outbox');
-      listener = client;
-    } catch (err) {
-      logger.warn({ err: (err as Error).message }, 'relay could not LISTEN; polling only until it can');
-      await client.end().catch(() => {});
-    }
-  };
-
-  void listen();
+  // Commits wake it through the same kind of feed as the API's caches (reconnects, heartbeat);
+  // notifications name the table. A lost or re-made connection calls both: a full pass.
+  const feed = opts.databaseUrl ? startChangeFeed({ databaseUrl: opts.databaseUrl, logger, channel: 'upkeep_outbox' }) : undefined;
+  feed?.subscribe(['timers'], () => void pass({ timers: true, emails: false }));
+  feed?.subscribe(['notifications'], () => void pass({ timers: false, emails: true }));
   const timer = setInterval(() => void pass(), opts.pollMs);
   timer.unref();
   void pass();
@@ -256,7 +241,7 @@ export function startRelay(opts: { db: Db; databaseUrl?: string; queues: RelayQu
     async close() {
       closed = true;
       clearInterval(timer);
-      await listener?.end().catch(() => {});
+      await feed?.close();
       while (running) await new Promise((r) => setTimeout(r, 20));
     },
   };
