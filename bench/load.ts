@@ -5,14 +5,10 @@ import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
 import type { FastifyInstance } from 'fastify';
-import { Kysely, PostgresDialect, type LogEvent } from 'kysely';
-import pg from 'pg';
+import type { LogEvent } from 'kysely';
 import { buildApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
-// For its side effect too: bigint columns read as numbers, as in the app (the child builds its own pool).
-import '../src/db/index.js';
-import type { Db } from '../src/db/index.js';
-import type { Database } from '../src/db/types.js';
+import { createDb, type Db } from '../src/db/index.js';
 import { EMAIL_QUEUE_NAME } from '../src/jobs/jobs.js';
 import { createQueue } from '../src/jobs/queue.js';
 import { createRedis } from '../src/lib/redis.js';
@@ -187,8 +183,8 @@ export interface QueryRecorder<X> {
 }
 
 /**
- * In the child: the app (buildApp, every plugin) or a bare Fastify app on the same pool settings
- * as createDb (src/db/index.ts), listening on 127.0.0.1; queries (and, if it takes them, request
+ * In the child: the app (buildApp, every plugin) or a bare Fastify app, both on a pool made by
+ * createDb as in production (src/db/index.ts: named prepared statements for repeated texts), listening on 127.0.0.1; queries (and, if it takes them, request
  * times) go to the recorder only between record(true) and record(false). Answers the parent's reset/stats/close until told to close.
  */
 export async function serveUnderLoad<X>(spec: ServerSpec, recorder: QueryRecorder<X>, bare: (db: Db) => FastifyInstance): Promise<void> {
@@ -197,9 +193,9 @@ export async function serveUnderLoad<X>(spec: ServerSpec, recorder: QueryRecorde
   const log = (e: LogEvent) => {
     if (recording && e.level === 'query') recorder.query(e);
   };
-  const pool = new pg.Pool({ connectionString: spec.databaseUrl, max: 10, connectionTimeoutMillis: 5_000, idleTimeoutMillis: 30_000, application_name: spec.applicationName });
-  pool.on('error', () => {});
-  const db: Db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log });
+  // Made as in production (src/bootstrap/start.ts), named prepared statements included, for the
+  // app and the bare baseline alike.
+  const db: Db = createDb(spec.databaseUrl, { max: 10, applicationName: spec.applicationName, log });
   const prefix = `bench-${randomBytes(5).toString('hex')}`;
   const redis = spec.mode === 'app' ? createRedis(BENCH_REDIS_URL, 'producer') : undefined;
   const queue = redis ? createQueue(redis, prefix) : undefined;

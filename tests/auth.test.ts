@@ -264,6 +264,15 @@ describe('auth', () => {
       expect(code).toBe('TOKEN_EXPIRED');
     });
 
+    it('refuses a token once it expires, though its verification was cached while valid', async () => {
+      const exp = nowSeconds() + 1;
+      const token = hmacJwt({ alg: 'HS256', typ: 'JWT' }, { sub: userId, typ: 'access', iat: nowSeconds(), exp }, t.config.jwtSecret);
+      expect((await me(token)).statusCode).toBe(200);
+      expect((await me(token)).statusCode).toBe(200);
+      await new Promise((r) => setTimeout(r, exp * 1000 - Date.now() + 50));
+      expect(await expect401(token)).toBe('TOKEN_EXPIRED');
+    });
+
     it('refuses a tampered payload (sub changed, signature kept)', async () => {
       const valid = t.app.jwt.sign({ sub: userId, typ: 'access' });
       expect((await me(valid)).statusCode).toBe(200);

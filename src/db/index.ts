@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Kysely, PostgresDialect, type PostgresPool, type PostgresPoolClient, type Transaction } from 'kysely';
+import { Kysely, PostgresDialect, type KyselyConfig, type PostgresPool, type PostgresPoolClient, type Transaction } from 'kysely';
 import pg from 'pg';
 import type { Database } from './types.js';
 
@@ -24,6 +24,10 @@ export interface CreateDbOptions {
    * behind a pooler in transaction mode (PgBouncer), where a connection's statements are not ours.
    */
   prepare?: boolean;
+  /** Shown in pg_stat_activity (benchmarks find their backends' CPU time by it). */
+  applicationName?: string;
+  /** Kysely's query log (benchmarks time every statement with it). */
+  log?: KyselyConfig['log'];
 }
 
 export function createDb(connectionString: string, options: CreateDbOptions = {}): Db {
@@ -33,6 +37,7 @@ export function createDb(connectionString: string, options: CreateDbOptions = {}
     // Fail fast when PostgreSQL is gone so requests answer 503 instead of hanging.
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
+    ...(options.applicationName ? { application_name: options.applicationName } : {}),
   });
   // An idle client losing its connection (PostgreSQL restarted) must not crash the process.
   pool.on('error', () => {});
@@ -44,7 +49,10 @@ export function createDb(connectionString: string, options: CreateDbOptions = {}
   pool.on('connect', (client) => {
     client.on('error', () => {});
   });
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool: options.prepare === false ? pool : preparingPool(pool) }) });
+  return new Kysely<Database>({
+    dialect: new PostgresDialect({ pool: options.prepare === false ? pool : preparingPool(pool) }),
+    ...(options.log ? { log: options.log } : {}),
+  });
 }
 
 /** A statement's text is prepared once it has run this often (one-off texts stay unnamed). */

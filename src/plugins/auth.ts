@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin';
 import fastifyJwt from '@fastify/jwt';
+import { createVerifier, TokenError } from 'fast-jwt';
 import type { FastifyRequest } from 'fastify';
 import { actorCommunitiesColumns, actorCommunitiesFrom, type Actor } from './access.js';
 import { sql } from 'kysely';
@@ -28,6 +29,10 @@ declare module '@fastify/jwt' {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const BEARER = /^Bearer ([^\s]+)$/i;
+
+/** Verified access tokens kept (each a few hundred bytes): about one per active session. */
+const VERIFIED_TOKENS_CACHED = 10_000;
 
 /** Loads who the token's subject is now: memberships are read fresh so removals take effect at once. */
 export async function loadActor(db: DbOrTrx, userId: string): Promise<Actor | undefined> {
@@ -98,13 +103,27 @@ export default fp(
       sign: { algorithm: 'HS256', expiresIn: opts.accessTokenTtlSeconds },
       verify: { algorithms: ['HS256'] },
     });
+    // Signing stays with @fastify/jwt; every request's verification uses fast-jwt (what it wraps)
+    // directly, with its cache of verified tokens: a client presents the same token on every
+    // request until it expires, and checking its signature and claims again each time was a
+    // twentieth of a ticket creation's CPU. An entry never outlives the token's `exp` (fast-jwt
+    // caps it there), and the key is a hash of the whole token, so a changed byte is verified afresh.
+    // Access tokens are not revocable one by one; a disabled user is refused by the actor check below.
+    const verifyAccessToken = createVerifier({
+      key: opts.secret,
+      algorithms: ['HS256'],
+      cache: VERIFIED_TOKENS_CACHED,
+      cacheTTL: opts.accessTokenTtlSeconds * 1000,
+    });
     app.decorateRequest('actor', undefined);
     app.decorate('authenticate', async (request: FastifyRequest) => {
+      const token = BEARER.exec(request.headers.authorization ?? '')?.[1];
+      if (!token) throw unauthorized('A valid access token is required');
       let payload: { sub: string; typ: string };
       try {
-        payload = await request.jwtVerify();
+        payload = verifyAccessToken(token) as { sub: string; typ: string };
       } catch (err) {
-        const expired = (err as { code?: string }).code === 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED';
+        const expired = err instanceof TokenError && err.code === TokenError.codes.expired;
         throw unauthorized(expired ? 'Access token expired; refresh it' : 'A valid access token is required', expired ? 'TOKEN_EXPIRED' : 'UNAUTHORIZED');
       }
       // A subject that is not a uuid would make the users lookup fail with a 400/500: refuse it here.
