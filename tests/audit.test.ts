@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GENESIS_HASH, canonicalJson, checkLinks, eventHash, type ChainedEvent, type StoredEvent } from '../src/modules/audit/hash.js';
 import { auditCtes, recordAudit, verifyChain } from '../src/modules/audit/audit.service.js';
@@ -443,6 +444,27 @@ describe('hash.ts (pure)', () => {
       expect(canonicalJson(undefined)).toBe('null');
       expect(canonicalJson({ t: new Date('2026-01-02T03:04:05.006Z') })).toBe('{"t":"2026-01-02T03:04:05.006Z"}');
       expect(canonicalJson({ s: '引号"与\\反斜杠' })).toBe(JSON.stringify({ s: '引号"与\\反斜杠' }));
+    });
+
+    it('writes what the first implementation wrote, on any JSON value (fast-check): stored hashes still verify', () => {
+      // The implementation every stored event was hashed with until 2026-11-23 (entries, sort, join).
+      const reference = (value: unknown): string => {
+        if (value === undefined) return 'null';
+        if (value === null || typeof value !== 'object') return JSON.stringify(value);
+        if (Array.isArray(value)) return `[${value.map(reference).join(',')}]`;
+        const entries = Object.entries(value as Record<string, unknown>)
+          .filter(([, v]) => v !== undefined)
+          .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+        return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${reference(v)}`).join(',')}}`;
+      };
+      fc.assert(
+        fc.property(fc.jsonValue(), (value) => {
+          const out = canonicalJson(value);
+          expect(out).toBe(reference(value));
+          expect(JSON.parse(out)).toEqual(JSON.parse(JSON.stringify(value)));
+        }),
+        { numRuns: 1_000 },
+      );
     });
 
     it('distinguishes values that only look alike', () => {

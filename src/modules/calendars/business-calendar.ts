@@ -124,8 +124,25 @@ function parseDate(s: string): Ymd {
   return ymd;
 }
 
+// A calendar is plain data read from the database and never changed once built (a change makes a
+// new object): what is derived from one is kept per object, so planning a ticket's SLA does not
+// parse the same working hours and rebuild the same days again (it adds working time ten times).
+const intervalsMemo = new WeakMap<BusinessCalendar, ReadonlyArray<readonly [number, number]>>();
+const daysMemo = new WeakMap<BusinessCalendar, Map<number, ReadonlyArray<readonly [number, number]>>>();
+/** Days kept per calendar (a few years either side of today). */
+const DAYS_MEMO_MAX = 4_000;
+
 /** Working intervals in minutes after local midnight; throws on malformed calendars. */
-function minuteIntervals(cal: BusinessCalendar): Array<[number, number]> {
+function minuteIntervals(cal: BusinessCalendar): ReadonlyArray<readonly [number, number]> {
+  let intervals = intervalsMemo.get(cal);
+  if (!intervals) {
+    intervals = parseIntervals(cal);
+    intervalsMemo.set(cal, intervals);
+  }
+  return intervals;
+}
+
+function parseIntervals(cal: BusinessCalendar): Array<[number, number]> {
   if (cal.kind === '24x7') return [[0, 24 * 60]];
   const out: Array<[number, number]> = [];
   let last = -1;
@@ -345,10 +362,22 @@ export function workingDayMs(cal: BusinessCalendar): number {
 }
 
 /** Working intervals of one local day as instants [start, end), in order (a DST gap can make one empty). */
-function dayIntervals(cal: BusinessCalendar, intervals: Array<[number, number]>, day: number): Array<[number, number]> {
-  if (!isWorkingDayNumber(cal, day, formatYmd(ymdFromDayNumber(day)))) return [];
-  const midnight = day * DAY_MS;
-  return intervals.map(([a, b]) => [wallToEpoch(cal.timeZone, midnight + a * MINUTE_MS), wallToEpoch(cal.timeZone, midnight + b * MINUTE_MS)]);
+function dayIntervals(cal: BusinessCalendar, intervals: ReadonlyArray<readonly [number, number]>, day: number): ReadonlyArray<readonly [number, number]> {
+  let days = daysMemo.get(cal);
+  if (!days) {
+    days = new Map();
+    daysMemo.set(cal, days);
+  }
+  let spans = days.get(day);
+  if (!spans) {
+    const midnight = day * DAY_MS;
+    spans = isWorkingDayNumber(cal, day, formatYmd(ymdFromDayNumber(day)))
+      ? intervals.map(([a, b]) => [wallToEpoch(cal.timeZone, midnight + a * MINUTE_MS), wallToEpoch(cal.timeZone, midnight + b * MINUTE_MS)] as const)
+      : [];
+    if (days.size >= DAYS_MEMO_MAX) days.clear();
+    days.set(day, spans);
+  }
+  return spans;
 }
 
 function assertInstant(d: Date, name: string): number {

@@ -252,11 +252,9 @@ async function tryCreateTicket(db: DbOrTrx, actorUserId: string | null, input: C
     resolve_by: sla.resolveBy,
   };
   const facility = context.place.facility;
-  // The statement acts only if the facility is still as read or guessed (its row locked by `fac`).
-  const guard = facility
-    ? sql<SqlBool>`EXISTS (SELECT 1 FROM fac WHERE fac.status = ${facility.status} AND fac.community_id = ${facility.community_id}::uuid AND fac.category = ${facility.category})
-                   AND ${facilityInProgressSql(facility.id)} = ${facility.in_progress}`
-    : undefined;
+  // The statement acts only if the facility is still as read or guessed (its row locked by `fac`):
+  // checked once (the `ok` CTE), and every sub-statement writes only if it holds.
+  const guard = facility ? sql<SqlBool>`(SELECT ok FROM ok)` : undefined;
   const audits: AuditInput[] = [
     {
       communityId: input.communityId,
@@ -287,7 +285,13 @@ async function tryCreateTicket(db: DbOrTrx, actorUserId: string | null, input: C
   if (change) audits.push(change.audit);
   const columns = insertColumns(Object.keys(row));
   const ctes = [
-    ...(facility ? [sql`fac AS (${lockedStatusSql(facility.id)})`] : []),
+    ...(facility
+      ? [
+          sql`fac AS (${lockedStatusSql(facility.id)})`,
+          sql`ok AS (SELECT EXISTS (SELECT 1 FROM fac WHERE fac.status = ${facility.status} AND fac.community_id = ${facility.community_id}::uuid AND fac.category = ${facility.category})
+                            AND ${facilityInProgressSql(facility.id)} = ${facility.in_progress} AS ok)`,
+        ]
+      : []),
     sql`t AS (
       INSERT INTO tickets (${columns.names}) OVERRIDING SYSTEM VALUE
       SELECT ${columns.values} FROM json_populate_record(NULL::tickets, ${JSON.stringify(row)}::json) r
