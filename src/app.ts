@@ -1,7 +1,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import fp from 'fastify-plugin';
-import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
+import securityHeaders from './plugins/security-headers.js';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Redis } from 'ioredis';
 import { startChangeFeed, type ChangeFeed } from './db/change-feed.js';
@@ -83,7 +83,7 @@ export async function buildApp(
   installValidators(app);
 
   // External plugins.
-  await app.register(helmet, { global: true });
+  await app.register(securityHeaders);
   await app.register(rateLimit, { global: false });
   app.addSchema(ErrorResponse);
   await app.register(swaggerPlugin, { prefix: API_PREFIX });

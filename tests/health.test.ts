@@ -67,6 +67,25 @@ describe('health', () => {
     }
   });
 
+  it("every response carries helmet's security headers: API answers, errors and the console's page", async () => {
+    const responses = [
+      await t.app.inject({ method: 'GET', url: '/healthz' }),
+      await t.app.inject({ method: 'GET', url: `${API_PREFIX}/tickets` }), // 401
+      await t.app.inject({ method: 'GET', url: `${API_PREFIX}/no-such-route` }), // 404
+      await t.app.inject({ method: 'GET', url: '/' }), // the console (503 when its build is missing, as in tests)
+    ];
+    for (const res of responses) {
+      expect(res.headers['content-security-policy'], res.raw.req.url).toContain("default-src 'self'");
+      expect(res.headers['strict-transport-security']).toBe('max-age=31536000; includeSubDomains');
+      expect(res.headers['x-content-type-options']).toBe('nosniff');
+      expect(res.headers['x-frame-options']).toBe('SAMEORIGIN');
+      expect(res.headers['referrer-policy']).toBe('no-referrer');
+      expect(res.headers['cross-origin-opener-policy']).toBe('same-origin');
+      expect(res.headers['x-powered-by']).toBeUndefined();
+    }
+    expect(responses.slice(0, 3).map((r) => r.statusCode)).toEqual([200, 401, 404]);
+  });
+
   it('GET /readyz answers 200 with both checks ok', async () => {
     for (const url of ['/readyz', `${API_PREFIX}/readyz`]) {
       const res = await t.app.inject({ method: 'GET', url });

@@ -131,8 +131,9 @@ export function planSla(ctx: SlaContext, t: TicketClock, now = new Date()) {
   const policy = selectPolicy(ctx.policies, t.priority, t.category);
   const base = { openedAt: t.openedAt, policy, calendar: ctx.calendar, pauses: t.pauses, now };
   const deadlines = computeDeadlines(base);
-  // The response clock stopped at the first response: later holds leave its deadline alone.
-  const respondBy = computeDeadlines({ ...base, pauses: pausesUntil(t.pauses, t.acknowledgedAt ?? t.resolvedAt) }).respondBy;
+  // The response clock stopped at the first response: later holds leave its deadline alone
+  // (without pauses there is nothing to leave out: a new ticket's case).
+  const respondBy = t.pauses.length === 0 ? deadlines.respondBy : computeDeadlines({ ...base, pauses: pausesUntil(t.pauses, t.acknowledgedAt ?? t.resolvedAt) }).respondBy;
   const plan = slaTimerPlan({
     ...base,
     respondedAt: t.acknowledgedAt,
