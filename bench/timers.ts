@@ -73,9 +73,14 @@ const BURST_DRAIN_TIMEOUT_MS = envInt('BENCH_TIMERS_BURST_DRAIN_TIMEOUT_MS', 45_
  * `split`: the timers' process (WORKER_QUEUES=main) and an email process (WORKER_QUEUES=email),
  * as docker-compose.yml deploys them.
  */
-const WORKER_LAYOUT = (process.env.BENCH_TIMERS_WORKERS ?? 'one') as 'one' | 'split';
+/**
+ * BENCH_TIMERS_WORKERS: `split` (default) as docker-compose.yml deploys them, timers in one
+ * process and emails in another with a lower CPU weight; `one`, everything in one process as
+ * `npm start` runs it.
+ */
+const WORKER_LAYOUT = (process.env.BENCH_TIMERS_WORKERS ?? 'split') as 'one' | 'split';
 if (WORKER_LAYOUT !== 'one' && WORKER_LAYOUT !== 'split') throw new Error('BENCH_TIMERS_WORKERS must be one or split');
-/** The split layout's email process runs at this nice level (BENCH_TIMERS_EMAIL_NICE; 0: as the rest). */
+/** The split layout's email process runs at this nice level (BENCH_TIMERS_EMAIL_NICE; 0: as the rest), as docker-compose's cpu_shares 128. */
 const EMAIL_NICE = envInt('BENCH_TIMERS_EMAIL_NICE', 10, 0);
 /** Where the workers' logs go (BENCH_TIMERS_LOG_FILE): dropped by default, their cost still paid. */
 const LOG_FILE = process.env.BENCH_TIMERS_LOG_FILE ?? '/dev/null';
