@@ -103,22 +103,24 @@ describe('email delivery', () => {
     expect(smtp.messagesTo(to)).toHaveLength(1);
   });
 
-  it('split across processes (WORKER_QUEUES=main and =email): the main set relays and sends nothing, the email set sends', async () => {
+  it('split across processes (WORKER_QUEUES=main and =email): the main set neither relays nor sends emails, the email set relays and sends them', async () => {
     const prefix = uniquePrefix();
     const main = await pool.start({ prefix, config: { workerQueues: 'main' } });
     expect(main.worker).toBeDefined();
     expect(main.emailWorker).toBeUndefined();
     const to = address('split');
     const n = await emailTo(to);
-    // Relayed to the email queue by the main set, but nobody sends it yet.
-    await waitFor('the email job', async () => (await main.emailQueue.getJob(notificationJobId(n.id))) !== undefined);
-    await sleep(500);
+    // The main set's relay leaves emails to the process that sends them: still pending, no job.
+    main.kickRelay();
+    await sleep(1_000);
+    expect(await main.emailQueue.getJob(notificationJobId(n.id))).toBeUndefined();
     expect(smtp.messagesTo(to)).toHaveLength(0);
-    expect((await row(n.id)).status).toBe('pending');
+    expect(await row(n.id)).toMatchObject({ status: 'pending', enqueued_at: null });
 
     const email = await pool.start({ prefix, config: { workerQueues: 'email' } });
     expect(email.worker).toBeUndefined();
     expect(email.emailWorker).toBeDefined();
+    await waitFor('the email job', async () => (await email.emailQueue.getJob(notificationJobId(n.id))) !== undefined || (await row(n.id)).status === 'sent');
     await waitFor('the message', () => smtp.messagesTo(to).length >= 1, 10_000);
     await waitFor('the row to be sent', async () => (await row(n.id)).status === 'sent');
     await sleep(500);

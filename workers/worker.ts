@@ -72,6 +72,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<Workers> 
     email: emailQueue,
     redis: queueConnection,
     ...(config.timerSweepMs > 0 ? { sweptKinds: new Set(Object.keys(timerBatchHandlers)) } : {}),
+    emailsRelayedElsewhere: !consumesEmail,
   };
   // Emails go out this many at a time, each on its own pooled SMTP connection.
   const emailConcurrency = Math.min(config.workerConcurrency * 2, 20);
@@ -175,8 +176,26 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<Workers> 
         registerSchedulers(queue, config).catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'could not refresh schedulers'));
       }, config.reconcileEveryMs);
       schedulerRefresh.unref();
-      relay = startRelay({ db, databaseUrl: opts.databaseUrl, queues: relayQueues, logger: logger.child({ component: 'relay' }), pollMs: config.relayPollMs });
+      relay = startRelay({
+        db,
+        databaseUrl: opts.databaseUrl,
+        queues: relayQueues,
+        logger: logger.child({ component: 'relay' }),
+        pollMs: config.relayPollMs,
+        // Emails are relayed by the process that sends them, when that is another one.
+        outboxes: { timers: true, emails: consumesEmail },
+      });
       sweeper = startSweeper({ db, logger: logger.child({ component: 'sweeper' }), timerHandlers, timerBatchHandlers, firingMemo, relayQueues }, config.timerSweepMs);
+    } else {
+      // WORKER_QUEUES=email: this process hands the emails it will send to its queue.
+      relay = startRelay({
+        db,
+        databaseUrl: opts.databaseUrl,
+        queues: relayQueues,
+        logger: logger.child({ component: 'relay' }),
+        pollMs: config.relayPollMs,
+        outboxes: { timers: false, emails: true },
+      });
     }
   } catch (err) {
     clearInterval(schedulerRefresh);

@@ -24,6 +24,8 @@ export interface RelayQueues {
    * once it fired them, so a timer costs no job run when the sweeper is doing its work.
    */
   sweptKinds?: ReadonlySet<string>;
+  /** Emails not yet relayed are left to the email process's relay (WORKER_QUEUES=main): the reconciler's pass relays timers only. */
+  emailsRelayedElsewhere?: boolean;
 }
 
 /** How long past its due time a swept kind's job waits for the sweeper before firing itself. */
@@ -184,7 +186,7 @@ export async function reconcile(db: Db, queues: RelayQueues, logger: Logger): Pr
     if (page.length < PAGE) break;
   }
   if (restoredTimers + restoredEmails > 0) logger.warn({ restoredTimers, restoredEmails }, 'reconciler restored jobs missing from Redis');
-  const relayed = await relayOnce(db, queues);
+  const relayed = await relayOnce(db, queues, { timers: true, emails: !queues.emailsRelayedElsewhere });
   return { timers: restoredTimers + relayed.timers, emails: restoredEmails + relayed.emails };
 }
 
@@ -192,17 +194,30 @@ export async function reconcile(db: Db, queues: RelayQueues, logger: Logger): Pr
  * Runs the relay in the worker process: LISTEN upkeep_outbox for commits, a poll as fallback.
  * Redis outages only delay it: the rows stay pending and the next pass relays them.
  */
-export function startRelay(opts: { db: Db; databaseUrl?: string; queues: RelayQueues; logger: Logger; pollMs: number }): { close(): Promise<void>; kick(): void } {
+export function startRelay(opts: {
+  db: Db;
+  databaseUrl?: string;
+  queues: RelayQueues;
+  logger: Logger;
+  pollMs: number;
+  /**
+   * Which outboxes this process relays (default both): the process that fires timers relays
+   * timers and the one that sends emails relays emails, so that a burst of reminders does not
+   * also make the timer process add every email's job to Redis (WORKER_QUEUES, workers/worker.ts).
+   */
+  outboxes?: { timers: boolean; emails: boolean };
+}): { close(): Promise<void>; kick(): void } {
   const { logger } = opts;
+  const outboxes = opts.outboxes ?? { timers: true, emails: true };
   let running = false;
   let closed = false;
   // What changed since the last pass began: NOTIFY says which table a commit touched.
   const dirty = { timers: false, emails: false };
 
-  const pass = async (what: { timers: boolean; emails: boolean } = { timers: true, emails: true }) => {
+  const pass = async (what: { timers: boolean; emails: boolean } = outboxes) => {
     if (closed) return;
-    dirty.timers ||= what.timers;
-    dirty.emails ||= what.emails;
+    dirty.timers ||= what.timers && outboxes.timers;
+    dirty.emails ||= what.emails && outboxes.emails;
     if (running) return;
     running = true;
     try {
@@ -231,8 +246,8 @@ export function startRelay(opts: { db: Db; databaseUrl?: string; queues: RelayQu
   // Commits wake it through the same kind of feed as the API's caches (reconnects, heartbeat);
   // notifications name the table. A lost or re-made connection calls both: a full pass.
   const feed = opts.databaseUrl ? startChangeFeed({ databaseUrl: opts.databaseUrl, logger, channel: 'upkeep_outbox' }) : undefined;
-  feed?.subscribe(['timers'], () => void pass({ timers: true, emails: false }));
-  feed?.subscribe(['notifications'], () => void pass({ timers: false, emails: true }));
+  if (outboxes.timers) feed?.subscribe(['timers'], () => void pass({ timers: true, emails: false }));
+  if (outboxes.emails) feed?.subscribe(['notifications'], () => void pass({ timers: false, emails: true }));
   const timer = setInterval(() => void pass(), opts.pollMs);
   timer.unref();
   void pass();
