@@ -697,7 +697,7 @@ export const tickets: Benchmark = {
           `policies and calendar, SLA timers (outbox rows: the next step of each target's ladder), the audit event on the community's hash chain, the facility's status. Before it, nothing is read ` +
           `when the process has seen the community and facility: their SLA context and duty facts come from the process's cache (emptied on change), the facility's state from its last guess ` +
           `(checked under the row lock by the write: a wrong guess writes nothing and is read afresh), the ref from a block of 20 drawn from the sequence. The baseline is a bare Fastify app (no plugins, no auth) ` +
-          `in the same kind of child process, on the same database and pool size, whose route does one \`INSERT INTO tickets … RETURNING *\`. Both run ${ROUNDS} times, alternating; every run checks ` +
+          `in the same kind of child process, on the same database and the same pool (createDb as in production: repeated statements run as named prepared statements), whose route does one \`INSERT INTO tickets … RETURNING *\`. Both run ${ROUNDS} times, alternating; every run checks ` +
           `that each request answered 201 and wrote one ticket. RSS is the server's, after its run.`,
         '',
         '| Server | round | requests | req/s | p50 ms | p99 ms | max ms | RSS after |',
