@@ -107,6 +107,8 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<Workers> 
   let worker: Worker | undefined;
   let emailWorker: Worker | undefined;
   let relay: ReturnType<typeof startRelay> | undefined;
+  const startOutboxRelay = (outboxes: { timers: boolean; emails: boolean }) =>
+    startRelay({ db, databaseUrl: opts.databaseUrl, queues: relayQueues, logger: logger.child({ component: 'relay' }), pollMs: config.relayPollMs, outboxes });
   let sweeper: ReturnType<typeof startSweeper> | undefined;
   let schedulerRefresh: NodeJS.Timeout | undefined;
   try {
@@ -176,26 +178,12 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<Workers> 
         registerSchedulers(queue, config).catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'could not refresh schedulers'));
       }, config.reconcileEveryMs);
       schedulerRefresh.unref();
-      relay = startRelay({
-        db,
-        databaseUrl: opts.databaseUrl,
-        queues: relayQueues,
-        logger: logger.child({ component: 'relay' }),
-        pollMs: config.relayPollMs,
-        // Emails are relayed by the process that sends them, when that is another one.
-        outboxes: { timers: true, emails: consumesEmail },
-      });
+      // Emails are relayed by the process that sends them, when that is another one.
+      relay = startOutboxRelay({ timers: true, emails: consumesEmail });
       sweeper = startSweeper({ db, logger: logger.child({ component: 'sweeper' }), timerHandlers, timerBatchHandlers, firingMemo, relayQueues }, config.timerSweepMs);
     } else {
       // WORKER_QUEUES=email: this process hands the emails it will send to its queue.
-      relay = startRelay({
-        db,
-        databaseUrl: opts.databaseUrl,
-        queues: relayQueues,
-        logger: logger.child({ component: 'relay' }),
-        pollMs: config.relayPollMs,
-        outboxes: { timers: false, emails: true },
-      });
+      relay = startOutboxRelay({ timers: false, emails: true });
     }
   } catch (err) {
     clearInterval(schedulerRefresh);
