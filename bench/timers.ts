@@ -16,10 +16,9 @@ import { contractReminderJobId } from '../src/modules/duties/duties.timers.js';
 import { messageIdFor, SmtpChannel } from '../src/modules/notifications/channels.js';
 import { render } from '../src/modules/notifications/templates.js';
 import { scheduleTimers, type TimerSpec } from '../src/modules/timers/timers.service.js';
-import { startWorkers, type Workers } from '../workers/worker.js';
+import { emailJobsAtOnce, emailSmtpConnections, startWorkers, type Workers } from '../workers/worker.js';
 import { DEFAULT_FIRE_BATCH } from '../src/modules/timers/timers.jobs.js';
 import { SWEEP_GRACE_MS } from '../src/modules/timers/relay.js';
-import { emailBatchSize } from '../src/modules/notifications/notifications.jobs.js';
 import { BENCH_DATABASE_URL, BENCH_REDIS_URL, fmt, mib, scratchApp, type Benchmark } from './scratch.js';
 import { closeChild, envInt, nextMessage } from './child.js';
 
@@ -195,7 +194,9 @@ async function serveEmailWorker(spec: EmailWorkerSpec): Promise<void> {
 }
 
 async function startEmailWorker(spec: EmailWorkerSpec): Promise<{ pid: number; close(): Promise<void> }> {
-  const child: ChildProcess = fork(SELF, [], { execArgv: ['--import', 'tsx'], env: { ...process.env, [EMAIL_WORKER_ENV]: JSON.stringify(spec) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // BENCH_CPU_PROF=<dir>: the email process writes a V8 CPU profile there, as bench/load.ts's children.
+  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  const child: ChildProcess = fork(SELF, [], { execArgv: ['--import', 'tsx', ...prof], env: { ...process.env, [EMAIL_WORKER_ENV]: JSON.stringify(spec) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   await nextMessage<FromEmailWorker, 'ready'>(child, 'ready', 'the email worker process');
   // Sending yields the CPU to firing (docker-compose.yml gives the email service a lower cpu_shares).
   if (EMAIL_NICE > 0) os.setPriority(child.pid as number, EMAIL_NICE);
@@ -687,7 +688,8 @@ interface Upkeep {
   warm: PhaseResult;
   result: PhaseResult;
   config: Config;
-  emailConcurrency: number;
+  /** SMTP connections and email jobs at once of the email worker. */
+  email: { connections: number; jobs: number };
   rss: number;
 }
 
@@ -727,7 +729,7 @@ async function upkeep(log: (line: string) => void, scenario: ScenarioSpec): Prom
     const warm = await phase({ ...common, label: 'warm-up', sinkBase: 0, count: Math.min(200, duties.length), dayOffset: 10_000, dueOffsetMs: () => 0, windowMs: 0, expectedScheduleMs: 0, leadMs: 500, drainTimeoutMs: 30_000 });
     if (!warm.drained) throw new Error('warm-up: not every email arrived');
     const result = await phase({ ...common, ...scenario, sinkBase: (await sink.stats()).messages });
-    return { warm, result, config, emailConcurrency: Math.min(config.workerConcurrency * 2, 20), rss: process.memoryUsage().rss };
+    return { warm, result, config, email: { connections: emailSmtpConnections(config), jobs: emailJobsAtOnce(config) }, rss: process.memoryUsage().rss };
   } finally {
     await workers?.close().catch(() => {});
     await emailWorker?.close().catch(() => {});
@@ -816,7 +818,7 @@ export const timers: Benchmark = {
     const rawAfter = await rawBullmq(RAW_JOBS, concurrency);
     rawLog('after', rawAfter);
     // 4. SMTP alone: the floor under one message per notification.
-    const smtp = await smtpAlone(SMTP_ALONE, u.emailConcurrency);
+    const smtp = await smtpAlone(SMTP_ALONE, u.email.connections);
     log(`timers: SMTP alone: ${fmt(smtp.n)} messages in ${fmt(smtp.ms)} ms = ${fmt(smtp.rate)}/s; CPU ms per message: node ${fmt(smtp.nodeMs / smtp.n, 3)}, sink ${fmt(smtp.sinkMs / smtp.n, 3)}`);
     const loadAfter = os.loadavg();
     const rawRate = (rawBefore.rate + rawAfter.rate) / 2;
@@ -844,7 +846,7 @@ export const timers: Benchmark = {
 
     const markdown = [
       `Same run, same Redis (${BENCH_REDIS_URL.replace(/\/\/[^@]*@/, '//')}), same PostgreSQL; everything on this one machine (${os.cpus().length} logical CPUs shared by PostgreSQL, Redis, the workers and the SMTP sink). ` +
-        `Worker concurrency ${concurrency} (WORKER_CONCURRENCY${process.env.WORKER_CONCURRENCY ? ', set for this run' : ', the default'}) for the raw baseline and Upkeep's main worker alike; Upkeep's email worker runs ${u.emailConcurrency} at a time, as in production, over as many pooled SMTP connections. ` +
+        `Worker concurrency ${concurrency} (WORKER_CONCURRENCY${process.env.WORKER_CONCURRENCY ? ', set for this run' : ', the default'}) for the raw baseline and Upkeep's main worker alike; Upkeep's email worker runs ${u.email.jobs} email jobs at a time over ${u.email.connections} pooled SMTP connections, as in production. ` +
         `EMAIL_RATE_PER_SECOND=${fmt(EMAIL_RATE)} (the configuration's ceiling; the production default is ${loadConfig({}).emailRatePerSecond}/s), far above the rates below, so the email limiter is not what limits them. ` +
         `Logging at ${u.config.logLevel} (pino JSON, to /dev/null: its CPU cost counts, its output is dropped).`,
       '',
@@ -859,8 +861,8 @@ export const timers: Benchmark = {
         `The sweeper claims the due timers of the batchable kinds straight from PostgreSQL, up to ${fmt(DEFAULT_FIRE_BATCH)} per transaction and four transactions side by side (marks them fired, holding their row locks; timers are never taken before their due time), and runs the real handler over each batch ` +
         `(their BullMQ jobs wait ${fmt(SWEEP_GRACE_MS)} ms past the due time as the fallback, and the sweeper removes them once it fired their timers; a job that finds its timer not yet fired claims it and the other due ones itself) ` +
         `(the handler re-reads the duties, resolves the holders' managers and the committees, renders zh-CN or en, writes an in-app and an email notification each, in one INSERT, in the firing transaction); ` +
-        `${WORKER_LAYOUT === 'split' ? "the email process's relay" : 'the relay'} hands the emails to the email queue; an email job claims its row and up to ${fmt(emailBatchSize(EMAIL_RATE) - 1)} other pending ones (leased before sending), sends them over the pooled SMTP connections and marks the sent ones in one statement. ` +
-        `The job of a timer or email a batch already handled finishes without a statement (it learns the batch's outcome in memory; PostgreSQL stays the authority). Hot statements run as named prepared statements (src/db). The sink is an \`smtp-server\` on 127.0.0.1 in a child process that records each message's Message-ID and arrival time. ` +
+        `${WORKER_LAYOUT === 'split' ? "the email process's relay" : 'the relay'} hands the emails to the email queue; the email jobs that start within 2 ms of each other claim their rows in one statement (leased before sending), send over the pooled SMTP connections and mark the sent ones in one statement. ` +
+        `The job of a timer a batch already fired finishes without a statement (it learns the batch's outcome in memory; PostgreSQL stays the authority). Hot statements run as named prepared statements (src/db). The sink is an \`smtp-server\` on 127.0.0.1 in a child process that records each message's Message-ID and arrival time. ` +
         `An unreported warm-up of ${fmt(u.warm.timers)} timers goes through the whole pipeline first.`,
       '',
       'What is counted:',
@@ -903,7 +905,7 @@ export const timers: Benchmark = {
         `${capped / rawRate < RATIO_TARGET ? `${fmt((capped / rawRate) * 100, 1)}% of raw BullMQ here: that scenario cannot meet the ratio by construction, which is why the burst scenario measures capacity` : 'which is why the burst scenario measures capacity too'}.` +
         (unfinished.length ? ` Not drained within the wait: ${unfinished.map((p) => `${p.label} (${fmt(p.fired)} of ${fmt(p.timers)} fired, ${fmt(p.missingEmails)} emails missing)`).join('; ')}.` : ''),
       '',
-      `**SMTP alone**: ${fmt(smtp.n)} messages (the contract-ending reminder as rendered, half zh-CN, half en) sent through Upkeep's \`SmtpChannel\` (nodemailer, pooled, ${u.emailConcurrency} connections and sends at a time, as the email worker) into a fresh sink, after a warm-up, with nothing else of Upkeep's running: ` +
+      `**SMTP alone**: ${fmt(smtp.n)} messages (the contract-ending reminder as rendered, half zh-CN, half en) sent through Upkeep's \`SmtpChannel\` (nodemailer, pooled, ${u.email.connections} connections and sends at a time, as the email worker's connections) into a fresh sink, after a warm-up, with nothing else of Upkeep's running: ` +
         `${fmt(smtp.rate)} messages/s; CPU per message ${fmt(smtp.nodeMs / smtp.n, 3)} ms in this process (composing the message, nodemailer's SMTP conversation) and ${fmt(smtp.sinkMs / smtp.n, 3)} ms in the sink (smtp-server parsing), ${fmt(smtpPerMessage(smtp), 3)} ms in all.`,
       '',
       `**What limits it here.** ${limits(spread, burst, rawBefore, rawAfter, capped, smtp)}`,

@@ -6,8 +6,7 @@ import type { UpkeepQueue } from '../src/jobs/queue.js';
 import type { Config } from '../src/config.js';
 import { handleVerifyAll, handleVerifyChain } from '../src/modules/audit/audit.jobs.js';
 import type { EmailChannel } from '../src/modules/notifications/channels.js';
-import type { SendOutcome } from '../src/modules/notifications/notifications.service.js';
-import type { OutcomeMemo } from '../src/jobs/memo.js';
+import type { EmailSender } from '../src/modules/notifications/notifications.service.js';
 import { handleDigestCommunity, handleDigestTick, handleSend } from '../src/modules/notifications/notifications.jobs.js';
 import type { RelayQueues } from '../src/modules/timers/relay.js';
 import { handleReconcile, handleTimerFire, type FiringMemo, type TimerBatchHandlers, type TimerHandlers } from '../src/modules/timers/timers.jobs.js';
@@ -34,8 +33,8 @@ export interface JobContext {
   /** Kinds fired in batches, and what this process's firings know (src/modules/timers/timers.jobs.ts). */
   timerBatchHandlers?: TimerBatchHandlers;
   firingMemo?: FiringMemo;
-  /** Outcomes of emails sent by another job's batch (src/modules/notifications/notifications.jobs.ts). */
-  emailMemo?: OutcomeMemo<SendOutcome>;
+  /** Lets the email jobs running together share a claim (src/modules/notifications/notifications.service.ts). */
+  emailSender?: EmailSender;
 }
 
 /**

@@ -10,8 +10,7 @@ import { createQueue, emailJobOptions, type UpkeepQueue } from '../src/jobs/queu
 import { createRedis } from '../src/lib/redis.js';
 import { runWithRequestId } from '../src/lib/request-context.js';
 import { FiringMemo, startSweeper } from '../src/modules/timers/timers.jobs.js';
-import { OutcomeMemo } from '../src/jobs/memo.js';
-import type { SendOutcome } from '../src/modules/notifications/notifications.service.js';
+import { EmailSender } from '../src/modules/notifications/notifications.service.js';
 import { createHandlers, createTimerBatchHandlers, createTimerHandlers, dispatch, type JobHandlers } from './registry.js';
 import { registerSchedulers } from './schedulers.js';
 
@@ -46,6 +45,13 @@ export interface Workers {
   close(): Promise<void>;
 }
 
+/** Pooled SMTP connections of an email worker. */
+export const emailSmtpConnections = (config: Pick<Config, 'workerConcurrency'>) => Math.min(config.workerConcurrency * 2, 20);
+/** Email jobs an email worker runs at once: five per SMTP connection. */
+export const emailJobsAtOnce = (config: Pick<Config, 'workerConcurrency'>) => emailSmtpConnections(config) * 5;
+/** How long the first email job of a batch waits for others to start (EmailSender). */
+const EMAIL_BATCH_WINDOW_MS = 2;
+
 /**
  * Starts the BullMQ workers for the jobs in src/jobs/jobs.ts, as WORKER_QUEUES says: the main
  * queue's (with the relay and the schedulers) and the email queue's, or one of them.
@@ -74,14 +80,21 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<Workers> 
     ...(config.timerSweepMs > 0 ? { sweptKinds: new Set(Object.keys(timerBatchHandlers)) } : {}),
     emailsRelayedElsewhere: !consumesEmail,
   };
-  // Emails go out this many at a time, each on its own pooled SMTP connection.
-  const emailConcurrency = Math.min(config.workerConcurrency * 2, 20);
+  // Emails go out over this many pooled SMTP connections...
+  const smtpConnections = emailSmtpConnections(config);
   const channel =
-    opts.channel ?? createEmailChannel({ smtpUrl: config.smtpUrl, from: config.emailFrom, logger: logger.child({ component: 'email' }), maxConnections: emailConcurrency });
+    opts.channel ?? createEmailChannel({ smtpUrl: config.smtpUrl, from: config.emailFrom, logger: logger.child({ component: 'email' }), maxConnections: smtpConnections });
+  // ...and this many email jobs run at once. The jobs that start together share one claim and
+  // one mark (EmailSender), so a few per connection keep the connections busy while PostgreSQL
+  // sees one statement per batch. The limiter still counts one job per email.
+  const emailConcurrency = emailJobsAtOnce(config);
+  const emailSender = new EmailSender(
+    { db, channel, config },
+    { maxBatch: emailConcurrency, windowMs: EMAIL_BATCH_WINDOW_MS, onBatch: (size) => logger.debug({ size }, 'email batch') },
+  );
   const handlers: JobHandlers = createHandlers();
   const timerHandlers = createTimerHandlers();
   const firingMemo = new FiringMemo();
-  const emailMemo = new OutcomeMemo<SendOutcome>();
 
   const processor = async (job: Job): Promise<void> => {
     // The API request that caused this job (timers and emails carry it): in every line the job
@@ -97,7 +110,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<Workers> 
       timerHandlers,
       timerBatchHandlers,
       firingMemo,
-      emailMemo,
+      emailSender,
       relayQueues,
       logger: jobLogger,
       job: { id: job.id, name: job.name, attemptsMade: job.attemptsMade },

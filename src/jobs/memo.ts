@@ -6,11 +6,6 @@
  */
 export class OutcomeMemo<T> {
   private readonly outcomes = new Map<string, Promise<T>>();
-  /**
-   * Ids whose own jobs are running in this process now: a batch leaves them to those jobs (taking
-   * one would make its job find it taken, a wasted statement or two, before the batch says so).
-   */
-  readonly running = new Set<string>();
   constructor(private readonly max = 50_000) {}
 
   take(id: string): Promise<T> | undefined {

@@ -5,8 +5,7 @@ import type { Config } from '../../config.js';
 import type { Db } from '../../db/index.js';
 import { jobId, type JobPayloads } from '../../jobs/jobs.js';
 import type { EmailChannel } from './channels.js';
-import type { OutcomeMemo } from '../../jobs/memo.js';
-import { LeaseHeld, notify, SendFailed, sendEmails, type SendOutcome } from './notifications.service.js';
+import { notify, sendEmail, type EmailSender } from './notifications.service.js';
 import { recipients } from './recipients.js';
 
 export interface NotificationJobContext {
@@ -14,61 +13,18 @@ export interface NotificationJobContext {
   logger: Logger;
   queue: Queue;
   channel: EmailChannel;
-  config: Pick<Config, 'emailMaxAttempts' | 'emailLeaseSeconds'> & Partial<Pick<Config, 'emailRatePerSecond'>>;
-  /** Outcomes of emails sent by another job's batch (without it each job sends its own email only). */
-  emailMemo?: OutcomeMemo<SendOutcome>;
+  config: Pick<Config, 'emailMaxAttempts' | 'emailLeaseSeconds'>;
+  /** The worker's sender, which lets the email jobs running together share a claim (without it each job claims alone). */
+  emailSender?: EmailSender;
 }
 
-/** Emails one job sends at most (its own included). */
-export const DEFAULT_EMAIL_BATCH = 20;
-
-/**
- * How many emails one job may send. The email queue's limiter counts jobs, and every email still
- * has its own job: a job that sends others' emails runs ahead of their jobs by at most the batch,
- * so a tenth of the per-second rate keeps the sending rate within 10% of EMAIL_RATE_PER_SECOND
- * over any second (the default 20/s sends 2 per job).
- */
-export function emailBatchSize(ratePerSecond: number | undefined): number {
-  return Math.max(1, Math.min(DEFAULT_EMAIL_BATCH, Math.floor((ratePerSecond ?? 1) / 10)));
-}
-
-/** `notification.send`: one email (and up to a batch of others), at most once per dedupe key (see sendEmails). */
+/** `notification.send`: one email, at most once per dedupe key (see sendEmail); SendFailed makes BullMQ retry it with backoff. */
 export async function handleSend(data: JobPayloads['notification.send'], ctx: NotificationJobContext): Promise<void> {
-  if (await sentByBatch(data, ctx)) return;
-  const more = ctx.emailMemo ? emailBatchSize(ctx.config.emailRatePerSecond) - 1 : 0;
-  const running = ctx.emailMemo?.running;
-  let outcome: SendOutcome;
-  try {
-    running?.add(data.notificationId);
-    // A SendFailed thrown here makes BullMQ retry with exponential backoff; the row counts attempts.
-    outcome = await sendEmails(
-      { db: ctx.db, channel: ctx.channel, config: ctx.config },
-      data.notificationId,
-      more,
-      (others) => ctx.emailMemo?.remember(others.keys(), (id) => others.get(id) as Promise<SendOutcome>),
-      more > 0 && running ? [...running].filter((id) => id !== data.notificationId) : [],
-    );
-  } catch (err) {
-    // Leased by a batch of this process that claimed it while this job was claiming: its outcome.
-    if (err instanceof LeaseHeld && (await sentByBatch(data, ctx))) return;
-    throw err;
-  } finally {
-    running?.delete(data.notificationId);
-  }
+  const outcome = ctx.emailSender
+    ? await ctx.emailSender.send(data.notificationId)
+    : await sendEmail({ db: ctx.db, channel: ctx.channel, config: ctx.config }, data.notificationId);
   if (outcome === 'dead') ctx.logger.error({ notificationId: data.notificationId }, 'email is dead: attempts exhausted (see GET /api/v1/admin/notifications?status=dead)');
   else ctx.logger.debug({ notificationId: data.notificationId, outcome }, 'email');
-}
-
-/** Whether another job's batch in this process sent (or settled) this email; throws if its send failed. */
-async function sentByBatch(data: JobPayloads['notification.send'], ctx: NotificationJobContext): Promise<boolean> {
-  const known = ctx.emailMemo?.take(data.notificationId);
-  if (!known) return false;
-  const outcome = await known;
-  // A failed send retries through this job, with backoff.
-  if (outcome === 'retry') throw new SendFailed('sent in a batch that failed; retrying');
-  if (outcome === 'dead') ctx.logger.error({ notificationId: data.notificationId }, 'email is dead: attempts exhausted (see GET /api/v1/admin/notifications?status=dead)');
-  ctx.logger.debug({ notificationId: data.notificationId, outcome, by: 'batch' }, 'email');
-  return true;
 }
 
 /** Digests go out from 08:00 local time; a worker that was down catches up until noon. */

@@ -94,50 +94,48 @@ export function undeliveredPage(db: DbOrTrx, afterId: string | null, limit: numb
   return q.orderBy('id').limit(limit).execute();
 }
 
-/**
- * Claims an email for sending: one sender at a time, whoever races. A 'sending' row whose lease
- * has lapsed belongs to a sender that died mid-send and may be claimed again.
- */
-export async function claimForSending(db: DbOrTrx, id: string, leaseSeconds: number) {
-  return db
-    .updateTable('notifications')
-    .set({
-      status: 'sending',
-      attempts: sql`attempts + 1`,
-      lease_until: sql`now() + make_interval(secs => ${leaseSeconds})`,
-      updated_at: new Date(),
-    })
-    .where('id', '=', id)
-    .where('channel', '=', 'email')
-    .where((eb) => eb.or([eb('status', 'in', ['pending', 'failed']), eb.and([eb('status', '=', 'sending'), eb('lease_until', '<', sql<Date>`now()`)])]))
-    // What sending needs, not the payload or the rest of the row.
-    .returning(['id', 'recipient_email', 'subject', 'body_text', 'body_html', 'dedupe_key', 'attempts'])
-    .executeTakeFirst();
+/** What sending an email needs, not the payload or the rest of the row. */
+export interface ClaimedEmail {
+  id: string;
+  recipient_email: string | null;
+  subject: string;
+  body_text: string;
+  body_html: string | null;
+  dedupe_key: string;
+  attempts: number;
 }
 
 /**
- * claimForSending for a job's own email and, only if that one was claimable, up to `limit` more
- * that are pending and already handed to the queue (their own jobs will find them taken), in
- * one statement; rows another sender holds are skipped. The own row comes first when claimed.
+ * Claims emails for sending, one sender at a time whoever races: each claimable row (pending,
+ * failed, or 'sending' under a lease that lapsed because its sender died mid-send) is leased and
+ * its attempt counted, in one statement for the whole list. Rows another statement is claiming
+ * right now are skipped, not waited for (no lock-order deadlock between two senders' lists): the
+ * caller reads their status (statusesOf) and retries them later. Primary-key lookups only: the
+ * senders' jobs name their rows, nothing scans the outbox.
  */
-export async function claimBatchForSending(db: DbOrTrx, id: string, limit: number, leaseSeconds: number, exclude: string[] = []) {
-  const { rows } = await sql<{ id: string; recipient_email: string | null; subject: string; body_text: string; body_html: string | null; dedupe_key: string; attempts: number }>`
-    WITH own AS (
-      SELECT id FROM notifications
-      WHERE id = ${id} AND channel = 'email' AND (status IN ('pending','failed') OR (status = 'sending' AND lease_until < now()))
-      FOR UPDATE
-    ), more AS (
-      SELECT id FROM notifications
-      WHERE channel = 'email' AND status = 'pending' AND enqueued_at IS NOT NULL AND id <> ${id} AND id <> ALL(${exclude}::uuid[])
-        AND EXISTS (SELECT 1 FROM own)
-      ORDER BY created_at LIMIT ${limit}
-      FOR UPDATE SKIP LOCKED
+export async function claimForSending(db: DbOrTrx, ids: string[], leaseSeconds: number): Promise<ClaimedEmail[]> {
+  if (ids.length === 0) return [];
+  const { rows } = await sql<ClaimedEmail>`
+    WITH claimable AS (
+      -- One lookup by id per listed row (a LATERAL subquery is a nested loop by construction).
+      -- A plain join let the planner, misled by statistics from before a burst of emails, scan
+      -- the whole outbox index instead: 150-250 ms a claim with a backlog of 40,000.
+      SELECT l.id FROM unnest(${ids}::uuid[]) AS x(id)
+      CROSS JOIN LATERAL (SELECT id, channel, status, lease_until FROM notifications WHERE id = x.id FOR UPDATE SKIP LOCKED) l
+      WHERE l.channel = 'email' AND (l.status IN ('pending','failed') OR (l.status = 'sending' AND l.lease_until < now()))
     )
     UPDATE notifications n
     SET status = 'sending', attempts = attempts + 1, lease_until = now() + make_interval(secs => ${leaseSeconds}), updated_at = now()
-    WHERE n.id IN (SELECT id FROM own UNION ALL SELECT id FROM more)
+    FROM claimable c WHERE n.id = c.id
     RETURNING n.id, n.recipient_email, n.subject, n.body_text, n.body_html, n.dedupe_key, n.attempts`.execute(db);
-  return rows.sort((a, b) => (a.id === id ? -1 : b.id === id ? 1 : 0));
+  return rows;
+}
+
+/** The status of each of these emails that exists. */
+export async function statusesOf(db: DbOrTrx, ids: string[]): Promise<Map<string, NotificationStatus>> {
+  if (ids.length === 0) return new Map();
+  const rows = await db.selectFrom('notifications').select(['id', 'status']).where('id', '=', sql<string>`ANY(${ids}::uuid[])`).where('channel', '=', 'email').execute();
+  return new Map(rows.map((r) => [r.id, r.status]));
 }
 
 /** markSent for many rows sent the same way, in one statement. */
@@ -150,15 +148,6 @@ export async function markSentMany(db: DbOrTrx, ids: string[], deliveredVia: str
 
 export function findNotification(db: DbOrTrx, id: string) {
   return db.selectFrom('notifications').selectAll().where('id', '=', id).executeTakeFirst();
-}
-
-export async function markSent(db: DbOrTrx, id: string, deliveredVia: string) {
-  await db
-    .updateTable('notifications')
-    .set({ status: 'sent', sent_at: new Date(), delivered_via: deliveredVia, lease_until: null, last_error: null, updated_at: new Date() })
-    .where('id', '=', id)
-    .where('status', '=', 'sending')
-    .execute();
 }
 
 /**

@@ -75,70 +75,105 @@ type SendDeps = { db: DbOrTrx; channel: EmailChannel; config: Pick<Config, 'emai
  * Throws SendFailed when BullMQ should retry with backoff.
  */
 export async function sendEmail(deps: SendDeps, notificationId: string): Promise<SendOutcome> {
-  return sendEmails(deps, notificationId, 0);
+  const outcome = (await sendEmailBatch(deps, [notificationId])).get(notificationId);
+  if (!outcome || outcome.status === 'rejected') throw outcome?.reason ?? new SendFailed('no outcome');
+  return outcome.value;
 }
 
 /**
- * sendEmail for a job's own email and, in the same claim, up to `more` other pending emails
- * whose jobs have not run yet: all leased in one statement, sent concurrently over the pooled
- * transport, and the sent ones marked in one statement. The same at-most-once rule holds for
- * each (claimed before sent, marked after). `others` learns each other email's outcome
- * ('retry' when it failed: its own job then retries it with backoff).
+ * sendEmail for several emails at once, each with its own outcome (a rejection is that email's
+ * SendFailed): one statement claims them all, they are sent concurrently over the pooled
+ * transport, and the sent ones are marked in one statement once every send is over (rows sent
+ * but not marked yet keep their lease, so no other sender takes them meanwhile). The same
+ * at-most-once rule holds for each.
  */
-export async function sendEmails(
-  deps: SendDeps,
-  notificationId: string,
-  more: number,
-  others?: (outcomes: Map<string, Promise<SendOutcome>>) => void,
-  /** Not to be taken into the batch (emails whose own jobs are running). */
-  exclude: string[] = [],
-): Promise<SendOutcome> {
-  const rows = await repo.claimBatchForSending(deps.db, notificationId, more, deps.config.emailLeaseSeconds, exclude);
-  const own = rows[0]?.id === notificationId ? rows[0] : undefined;
-  if (!own) {
-    const current = await repo.findNotification(deps.db, notificationId);
-    // Held by a live sender's lease: come back later. Pending or failed again: another sender
-    // claimed it while this one waited for the row and has finished with it (a batch whose send
-    // failed): still owed, so come back later too, never 'skipped' (nothing would retry it until
-    // the reconciler ran). Otherwise sent, dead or gone: nothing to do.
-    if (current?.status === 'sending') throw new LeaseHeld('another sender holds this email’s lease');
-    if (current?.status === 'pending' || current?.status === 'failed') throw new LeaseHeld('another sender attempted this email meanwhile');
-    return 'skipped';
+export async function sendEmailBatch(deps: SendDeps, ids: string[]): Promise<Map<string, PromiseSettledResult<SendOutcome>>> {
+  const unique = [...new Set(ids)];
+  const rows = await repo.claimForSending(deps.db, unique, deps.config.emailLeaseSeconds);
+  const outcomes = new Map<string, PromiseSettledResult<SendOutcome>>();
+  const claimed = new Set(rows.map((r) => r.id));
+  const unclaimed = unique.filter((id) => !claimed.has(id));
+  const statuses = await repo.statusesOf(deps.db, unclaimed);
+  for (const id of unclaimed) {
+    const status = statuses.get(id);
+    // Held by a live sender's lease: come back later. Pending or failed: another sender was
+    // claiming it at this very moment (skipped, not waited for) or has finished with it after a
+    // failed send: still owed, so come back later too, never 'skipped' (nothing would retry it
+    // until the reconciler ran). Otherwise sent, dead or gone: nothing to do.
+    if (status === 'sending') outcomes.set(id, { status: 'rejected', reason: new LeaseHeld('another sender holds this email’s lease') });
+    else if (status === 'pending' || status === 'failed') outcomes.set(id, { status: 'rejected', reason: new LeaseHeld('another sender attempted this email meanwhile') });
+    else outcomes.set(id, { status: 'fulfilled', value: 'skipped' });
   }
-  const sends = rows.map((row) => sendClaimed(deps, row));
-  // Marked sent together once every send is over: rows whose send succeeded but are not marked
-  // yet keep their lease, so no other sender takes them meanwhile.
-  const marking = Promise.allSettled(sends).then(async (settled) => {
-    const sent = new Map<string, string[]>();
-    settled.forEach((r, i) => {
-      if (r.status === 'fulfilled' && r.value.outcome === 'sent') {
-        const via = r.value.deliveredVia as string;
-        sent.set(via, [...(sent.get(via) ?? []), (rows[i] as { id: string }).id]);
-      }
-    });
-    for (const [via, ids] of sent) await repo.markSentMany(deps.db, ids, via);
+  const settled = await Promise.allSettled(rows.map((row) => sendClaimed(deps, row)));
+  const sent = new Map<string, string[]>();
+  settled.forEach((r, i) => {
+    if (r.status === 'fulfilled' && r.value.outcome === 'sent') {
+      const via = r.value.deliveredVia as string;
+      sent.set(via, [...(sent.get(via) ?? []), (rows[i] as { id: string }).id]);
+    }
   });
-  // Told at once (before the sends), so the other emails' jobs wait for these outcomes instead of
-  // finding their rows leased. A failed send (SendFailed) is 'retry' for its own job.
-  others?.(
-    new Map(
-      rows.slice(1).map((row, i) => [
-        row.id,
-        marking.then(
-          () => (sends[i + 1] as Promise<{ outcome: SendOutcome }>).then((r) => r.outcome, () => 'retry' as const),
-          () => 'retry' as const,
-        ),
-      ]),
-    ),
-  );
-  await marking;
-  return (await sends[0] as { outcome: SendOutcome }).outcome;
+  for (const [via, sentIds] of sent) await repo.markSentMany(deps.db, sentIds, via);
+  settled.forEach((r, i) => {
+    const id = (rows[i] as { id: string }).id;
+    outcomes.set(id, r.status === 'fulfilled' ? { status: 'fulfilled', value: r.value.outcome } : r);
+  });
+  return outcomes;
+}
+
+/**
+ * Coalesces the email jobs running at the same time in one worker: each job still sends its own
+ * email and gets its own outcome (so retries, backoff and the rate limiter stay per email), but
+ * the jobs that start within `windowMs` of each other share one claim and one mark. With a
+ * claim per email, PostgreSQL spent more on the claims than on anything else a reminder does.
+ */
+export class EmailSender {
+  private waiting = new Map<string, Array<{ resolve(o: SendOutcome): void; reject(e: unknown): void }>>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly deps: SendDeps,
+    private readonly opts: { maxBatch: number; windowMs: number; onBatch?: (size: number) => void },
+  ) {}
+
+  send(notificationId: string): Promise<SendOutcome> {
+    return new Promise<SendOutcome>((resolve, reject) => {
+      const waiters = this.waiting.get(notificationId) ?? [];
+      waiters.push({ resolve, reject });
+      this.waiting.set(notificationId, waiters);
+      if (this.waiting.size >= this.opts.maxBatch) this.flush();
+      else this.timer ??= setTimeout(() => this.flush(), this.opts.windowMs);
+    });
+  }
+
+  private flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const batch = this.waiting;
+    this.waiting = new Map();
+    if (batch.size === 0) return;
+    this.opts.onBatch?.(batch.size);
+    sendEmailBatch(this.deps, [...batch.keys()]).then(
+      (outcomes) => {
+        for (const [id, waiters] of batch) {
+          const o = outcomes.get(id);
+          for (const w of waiters) {
+            if (o?.status === 'fulfilled') w.resolve(o.value);
+            else w.reject(o?.reason ?? new SendFailed('no outcome'));
+          }
+        }
+      },
+      // The claim or the mark failed (PostgreSQL unreachable): every job of the batch retries.
+      (err: unknown) => {
+        for (const waiters of batch.values()) for (const w of waiters) w.reject(err);
+      },
+    );
+  }
 }
 
 /** Sends a claimed row; failures are recorded on the row. The caller marks 'sent' rows. */
 async function sendClaimed(
   deps: SendDeps,
-  row: { id: string; recipient_email: string | null; subject: string; body_text: string; body_html: string | null; dedupe_key: string; attempts: number },
+  row: repo.ClaimedEmail,
 ): Promise<{ outcome: SendOutcome; deliveredVia?: string }> {
   if (!row.recipient_email) {
     await repo.markFailed(deps.db, row.id, 'dead', 'no email address');
