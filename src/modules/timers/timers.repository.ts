@@ -141,8 +141,11 @@ export async function claimDueForFiring(
 
 /** When the earliest open timer of these kinds due from `from` on falls due (the sweeper sleeps until then). */
 export async function nextDueAt(db: DbOrTrx, kinds: string[], from: Date): Promise<Date | null> {
+  // The first in due-time order (an index scan that stops at the first match), the kind tested
+  // as in claimDueForFiring: min() over a kind-index bitmap read every open timer, 30 ms a call.
   const { rows } = await sql<{ due_at: Date | null }>`
-    SELECT min(due_at) AS due_at FROM timers WHERE state IN ('pending','enqueued') AND due_at >= ${from} AND kind = ANY(${kinds}::text[])`.execute(db);
+    SELECT due_at FROM timers WHERE state IN ('pending','enqueued') AND due_at >= ${from} AND (kind = ANY(${kinds}::text[])) IS TRUE
+    ORDER BY due_at LIMIT 1`.execute(db);
   return rows[0]?.due_at ?? null;
 }
 
