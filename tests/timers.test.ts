@@ -503,7 +503,7 @@ describe('timers', () => {
     expect((await notificationsOf(jobId)).map((n) => n.dedupe_key)).toEqual(expectedKeys(jobId, w.recipients));
   });
 
-  it('one sweep fires every due batchable timer in batches of the configured size, each once (a stop asked between rounds leaves the rest); a second sweep finds nothing', async () => {
+  it('one sweep fires every due batchable timer in batches of the configured size, each once (a stop asked after a batch leaves the rest); a second sweep finds nothing', async () => {
     const w = await holderWorld();
     const validTo = new Date(Date.now() + 20 * DAY);
     const duties = await Promise.all(Array.from({ length: 11 }, () => insertDuty(w, validTo)));
@@ -517,11 +517,13 @@ describe('timers', () => {
     const stats = { batches: 0, batchMs: 0, fired: 0, lagMs: 0 };
     try {
       const ctx: TimerJobContext = { db: t.db, logger: log.logger, timerHandlers: createTimerHandlers(), timerBatchHandlers: createTimerBatchHandlers(), firingMemo: new FiringMemo(), relayQueues: queues, fireBatch: 4 };
-      // A stop asked after the first round (a graceful shutdown) leaves the rest due.
+      // A stop asked after the first batch (a graceful shutdown) leaves the rest due.
       expect(await sweepDueTimers({ ...ctx, fireBatch: 3 }, 1, undefined, undefined, () => false)).toBe(3);
       expect(await sweepDueTimers(ctx, 2, stats)).toBe(8);
-      // 4 + 4, then 0 + 0 (two side by side per round).
-      expect(stats.batches).toBe(4);
+      // Two lanes: 4 + 4, then each lane's short batch (0) ends it; a lane that ended before the
+      // other's full batch came back is started again by it (one more empty batch).
+      expect(stats.batches).toBeGreaterThanOrEqual(4);
+      expect(stats.batches).toBeLessThanOrEqual(5);
       expect(await sweepDueTimers(ctx, 2)).toBe(0);
     } finally {
       await queues.close();

@@ -206,7 +206,7 @@ export async function sweepDueTimers(
   parallel = SWEEP_PARALLEL,
   stats?: SweepStats,
   dueFrom: Date = EPOCH,
-  /** After each round of batches (progress logging while a long backlog is swept); false stops the sweep (shutdown). */
+  /** After each batch (progress logging while a long backlog is swept); false stops the sweep (shutdown). */
   afterRound?: () => boolean,
 ): Promise<number> {
   const kinds = Object.keys(ctx.timerBatchHandlers ?? {});
@@ -235,14 +235,37 @@ export async function sweepDueTimers(
       return -1;
     }
   };
+  // Up to `parallel` lanes, each claiming its next batch as soon as its last one is done: a slow
+  // batch holds up only its own lane (in rounds, every lane waited for the round's slowest). A
+  // lane whose batch came back short (nothing more was due then) or failed ends; any full batch
+  // (more may be due) starts the lanes that ended again.
   let total = 0;
-  for (;;) {
-    const counts = await Promise.all(Array.from({ length: Math.max(1, parallel) }, one));
-    total += counts.reduce((n, c) => n + Math.max(0, c), 0);
-    if (afterRound && !afterRound()) return total;
-    // Go on while every batch came back full (more may be due) and none failed.
-    if (counts.some((c) => c < limit)) return total;
-  }
+  let stop = false;
+  let active = 0;
+  const lanes: Array<Promise<void>> = [];
+  const spawn = () => {
+    while (active < Math.max(1, parallel) && !stop) {
+      active++;
+      lanes.push(lane());
+    }
+  };
+  const lane = async () => {
+    try {
+      while (!stop) {
+        const c = await one();
+        total += Math.max(0, c);
+        if (afterRound && !afterRound()) stop = true;
+        if (c < limit) return;
+        spawn();
+      }
+    } finally {
+      active--;
+    }
+  };
+  spawn();
+  // Lanes started meanwhile are appended: wait for every one.
+  for (let i = 0; i < lanes.length; i++) await lanes[i];
+  return total;
 }
 
 /**
