@@ -207,7 +207,7 @@ export async function sweepDueTimers(
   stats?: SweepStats,
   dueFrom: Date = EPOCH,
   /** After each batch (progress logging while a long backlog is swept); false stops the sweep (shutdown). */
-  afterRound?: () => boolean,
+  afterBatch?: () => boolean,
 ): Promise<number> {
   const kinds = Object.keys(ctx.timerBatchHandlers ?? {});
   if (kinds.length === 0) return 0;
@@ -254,7 +254,7 @@ export async function sweepDueTimers(
       while (!stop) {
         const c = await one();
         total += Math.max(0, c);
-        if (afterRound && !afterRound()) stop = true;
+        if (afterBatch && !afterBatch()) stop = true;
         if (c < limit) return;
         spawn();
       }
