@@ -124,7 +124,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     emailLeaseSeconds: r.int('EMAIL_LEASE_SECONDS', 60, 1, 3600),
     relayPollMs: r.int('RELAY_POLL_MS', 5_000, 50, 60_000),
     reconcileEveryMs: r.int('RECONCILE_EVERY_MS', 60_000, 1_000, 86_400_000),
-    timerSweepMs: r.int('TIMER_SWEEP_MS', 200, 0, 60_000),
+    timerSweepMs: r.int('TIMER_SWEEP_MS', 100, 0, 60_000),
     cacheTtlMs: r.int('CACHE_TTL_MS', 30_000, 0, 3_600_000),
     emailRetryBaseMs: r.int('EMAIL_RETRY_BASE_MS', 5_000, 10, 3_600_000),
     emailLockMs: r.int('EMAIL_LOCK_MS', 60_000, 1_000, 600_000),
