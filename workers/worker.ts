@@ -78,7 +78,8 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<Workers> 
     email: emailQueue,
     redis: queueConnection,
     ...(config.timerSweepMs > 0 ? { sweptKinds: new Set(Object.keys(timerBatchHandlers)) } : {}),
-    emailsRelayedElsewhere: !consumesEmail,
+    // Emails are relayed by the process that sends them, timers by the one that fires them.
+    outboxes: { timers: consumesMain, emails: consumesEmail },
   };
   // Emails go out over this many pooled SMTP connections...
   const smtpConnections = emailSmtpConnections(config);
@@ -120,8 +121,6 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<Workers> 
   let worker: Worker | undefined;
   let emailWorker: Worker | undefined;
   let relay: ReturnType<typeof startRelay> | undefined;
-  const startOutboxRelay = (outboxes: { timers: boolean; emails: boolean }) =>
-    startRelay({ db, databaseUrl: opts.databaseUrl, queues: relayQueues, logger: logger.child({ component: 'relay' }), pollMs: config.relayPollMs, outboxes });
   let sweeper: ReturnType<typeof startSweeper> | undefined;
   let schedulerRefresh: NodeJS.Timeout | undefined;
   try {
@@ -191,13 +190,9 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<Workers> 
         registerSchedulers(queue, config).catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'could not refresh schedulers'));
       }, config.reconcileEveryMs);
       schedulerRefresh.unref();
-      // Emails are relayed by the process that sends them, when that is another one.
-      relay = startOutboxRelay({ timers: true, emails: consumesEmail });
       sweeper = startSweeper({ db, logger: logger.child({ component: 'sweeper' }), timerHandlers, timerBatchHandlers, firingMemo, relayQueues }, config.timerSweepMs);
-    } else {
-      // WORKER_QUEUES=email: this process hands the emails it will send to its queue.
-      relay = startOutboxRelay({ timers: false, emails: true });
     }
+    relay = startRelay({ db, databaseUrl: opts.databaseUrl, queues: relayQueues, logger: logger.child({ component: 'relay' }), pollMs: config.relayPollMs });
   } catch (err) {
     clearInterval(schedulerRefresh);
     await sweeper?.close();

@@ -24,9 +24,20 @@ export interface RelayQueues {
    * once it fired them, so a timer costs no job run when the sweeper is doing its work.
    */
   sweptKinds?: ReadonlySet<string>;
-  /** Emails not yet relayed are left to the email process's relay (WORKER_QUEUES=main): the reconciler's pass relays timers only. */
-  emailsRelayedElsewhere?: boolean;
+  /**
+   * Which outboxes this process relays (default both): the process that fires timers relays
+   * timers and the one that sends emails relays emails, so that a burst of reminders does not
+   * also make the timer process add every email's job to Redis (WORKER_QUEUES, workers/worker.ts).
+   * The reconciler's own pass relays what its process relays.
+   */
+  outboxes?: Outboxes;
 }
+
+export interface Outboxes {
+  timers: boolean;
+  emails: boolean;
+}
+const BOTH_OUTBOXES: Outboxes = { timers: true, emails: true };
 
 /** How long past its due time a swept kind's job waits for the sweeper before firing itself. */
 export const SWEEP_GRACE_MS = 2_000;
@@ -186,7 +197,7 @@ export async function reconcile(db: Db, queues: RelayQueues, logger: Logger): Pr
     if (page.length < PAGE) break;
   }
   if (restoredTimers + restoredEmails > 0) logger.warn({ restoredTimers, restoredEmails }, 'reconciler restored jobs missing from Redis');
-  const relayed = await relayOnce(db, queues, { timers: true, emails: !queues.emailsRelayedElsewhere });
+  const relayed = await relayOnce(db, queues, queues.outboxes ?? BOTH_OUTBOXES);
   return { timers: restoredTimers + relayed.timers, emails: restoredEmails + relayed.emails };
 }
 
@@ -200,21 +211,15 @@ export function startRelay(opts: {
   queues: RelayQueues;
   logger: Logger;
   pollMs: number;
-  /**
-   * Which outboxes this process relays (default both): the process that fires timers relays
-   * timers and the one that sends emails relays emails, so that a burst of reminders does not
-   * also make the timer process add every email's job to Redis (WORKER_QUEUES, workers/worker.ts).
-   */
-  outboxes?: { timers: boolean; emails: boolean };
 }): { close(): Promise<void>; kick(): void } {
   const { logger } = opts;
-  const outboxes = opts.outboxes ?? { timers: true, emails: true };
+  const outboxes = opts.queues.outboxes ?? BOTH_OUTBOXES;
   let running = false;
   let closed = false;
   // What changed since the last pass began: NOTIFY says which table a commit touched.
   const dirty = { timers: false, emails: false };
 
-  const pass = async (what: { timers: boolean; emails: boolean } = outboxes) => {
+  const pass = async (what: Outboxes = outboxes) => {
     if (closed) return;
     dirty.timers ||= what.timers && outboxes.timers;
     dirty.emails ||= what.emails && outboxes.emails;
