@@ -92,10 +92,11 @@ function encodeWords(value: string): string {
 
 /** "Name <address>" or "address": the address for the envelope, the header as it should be written. */
 function mailbox(value: string): { address: string; header: string } {
-  const m = /^\s*(.*?)\s*<([^<>\s]+)>\s*$/.exec(oneLine(value));
+  // `s`: a display name may hold U+2028/U+2029, which `.` would not match.
+  const m = /^\s*(.*?)\s*<([^<>\s]+)>\s*$/s.exec(oneLine(value));
   if (!m) return { address: oneLine(value).trim(), header: oneLine(value).trim() };
   const [, name = '', address = ''] = m;
-  const display = name.replace(/^"(.*)"$/, '$1');
+  const display = name.replace(/^"(.*)"$/s, '$1');
   if (!display) return { address, header: address };
   const plain = /^[\x20-\x7e]*$/.test(display);
   const header = !plain ? encodeWords(display) : /^[\w !#$%&'*+\-/=?^`{|}~]*$/.test(display) ? display : `"${display.replace(/(["\\])/g, '\\$1')}"`;
