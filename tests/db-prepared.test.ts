@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDb, type Db } from '../src/db/index.js';
+import { createDb, PLAN_WITH_VALUES, type Db } from '../src/db/index.js';
 import { createTestDb, type TestDb } from './helpers/db.js';
 
 // src/db's named prepared statements: hot statements are prepared once per connection, and a
@@ -29,6 +29,13 @@ describe('prepared statements', () => {
   it('a statement run often enough is prepared once on its connection and gives the same results', async () => {
     for (let i = 0; i < 5; i++) expect(await probe(1 + (i % 2))).toEqual([{ id: 1 + (i % 2), a: i % 2 ? 'two' : 'one' }]);
     expect((await prepared()).filter((s) => s.includes('prep_probe'))).toHaveLength(1);
+  });
+
+  it('a statement marked PLAN_WITH_VALUES is never prepared: PostgreSQL plans it with each pattern', async () => {
+    const search = (pattern: string) =>
+      sql<{ id: number }>`SELECT id FROM prep_probe WHERE ${PLAN_WITH_VALUES} a LIKE ${pattern} ORDER BY id`.execute(db).then((r) => r.rows.map((x) => x.id));
+    for (let i = 0; i < 6; i++) expect(await search(i % 2 ? '%w%' : '%e')).toEqual(i % 2 ? [2] : [1]);
+    expect((await prepared()).filter((s) => s.includes('LIKE'))).toEqual([]);
   });
 
   it('a table changed under a prepared select * : outside a transaction the query still answers, with the new column', async () => {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Kysely, PostgresDialect, type KyselyConfig, type PostgresPool, type PostgresPoolClient, type Transaction } from 'kysely';
+import { Kysely, PostgresDialect, sql, type KyselyConfig, type PostgresPool, type PostgresPoolClient, type Transaction } from 'kysely';
 import pg from 'pg';
 import type { Database } from './types.js';
 
@@ -54,6 +54,14 @@ export function createDb(connectionString: string, options: CreateDbOptions = {}
     ...(options.log ? { log: options.log } : {}),
   });
 }
+
+/**
+ * Put in a statement whose best plan depends on a parameter's value (a search pattern: a rare
+ * word and a common one want different indexes): it is never prepared, so PostgreSQL plans it
+ * with the values every time instead of settling on one generic plan for all of them.
+ */
+export const PLAN_WITH_VALUES = sql.raw('/* plan-with-values */');
+const PLAN_WITH_VALUES_TEXT = '/* plan-with-values */';
 
 /** A statement's text is prepared once it has run this often (one-off texts stay unnamed). */
 const PREPARE_AFTER = 3;
@@ -112,7 +120,7 @@ function preparingPool(pool: pg.Pool): PostgresPool {
         }
         return client.query(text);
       }
-      const name = /^(select|insert|update|delete|with)\b/.test(head) ? nameFor(text) : undefined;
+      const name = /^(select|insert|update|delete|with)\b/.test(head) && !text.includes(PLAN_WITH_VALUES_TEXT) ? nameFor(text) : undefined;
       if (!name || (!s.prepared.has(name) && s.prepared.size >= MAX_PREPARED_PER_CONNECTION)) return client.query(text, values);
       s.prepared.add(name);
       try {

@@ -1,5 +1,5 @@
 import { sql, type Expression, type Selectable, type SelectQueryBuilder, type SqlBool } from 'kysely';
-import type { DbOrTrx } from '../../db/index.js';
+import { PLAN_WITH_VALUES, type DbOrTrx } from '../../db/index.js';
 import type { Insertable, Updateable } from 'kysely';
 import type { Database, TicketsTable } from '../../db/types.js';
 import type { TicketBranch } from '../../plugins/access.js';
@@ -101,7 +101,9 @@ function filtered(q: TicketQuery, f: TicketFilters, sort: TicketSort, after: { k
   if (f.q) {
     // Trigram index: works for Chinese (any 3-character run), and for shorter terms via LIKE.
     const pattern = `%${f.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-    q = q.where(sql<SqlBool>`(t.title || ' ' || t.description) ILIKE ${pattern}`);
+    // Planned with the pattern each time: how rare the word is picks the index (see the migration
+    // 20261123T1600_ticket-search-statistics).
+    q = q.where(sql<SqlBool>`${PLAN_WITH_VALUES} (t.title || ' ' || t.description) ILIKE ${pattern}`);
   }
   if (sort === 'due') {
     if (after) q = q.where(sql<SqlBool>`(COALESCE(t.resolve_by, 'infinity'::timestamptz), t.id) > (${after.key}::timestamptz, ${after.id}::uuid)`);
