@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Db, Trx } from '../../db/index.js';
 import type { JobPayloads } from '../../jobs/jobs.js';
@@ -151,6 +152,11 @@ async function fire(
   const outcome = new Promise<boolean>((resolve) => (settle = resolve));
   try {
     const firedIds = await ctx.db.transaction().execute(async (trx) => {
+      // The commit does not wait for the WAL flush: a checkpoint's I/O would otherwise stall every
+      // firing lane behind fsync. Losing it in a PostgreSQL crash only un-fires the batch (it fires
+      // again; the reconciler re-adds removed jobs), and nothing leaves the database on its word
+      // alone: an email is sent only after its claim commits synchronously, which flushes this too.
+      await sql`SET LOCAL synchronous_commit = off`.execute(trx);
       const now = Date.now();
       // A job from before the deadline moved (due later now) is not claimed: the re-armed timer
       // has (or will get) its own job. Others are taken only once due (never early).
