@@ -1,4 +1,6 @@
 import diagnostics from 'node:diagnostics_channel';
+import http from 'node:http';
+import helmet from 'helmet';
 import type { FastifyInstance, RouteOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_PREFIX } from '../src/app.js';
@@ -84,6 +86,19 @@ describe('health', () => {
       expect(res.headers['x-powered-by']).toBeUndefined();
     }
     expect(responses.slice(0, 3).map((r) => r.statusCode)).toEqual([200, 401, 404]);
+    // Exactly what helmet's own middleware sets on a plain Node response (the plugin replays the
+    // headers it recorded at start instead of running helmet per request).
+    const server = http.createServer((req, res) => helmet()(req, res, () => res.end()));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const plain = await fetch(`http://127.0.0.1:${(server.address() as { port: number }).port}/`);
+      const ignore = new Set(['date', 'connection', 'keep-alive', 'content-length', 'transfer-encoding']);
+      const expected = Object.fromEntries([...plain.headers].filter(([k]) => !ignore.has(k)));
+      expect(Object.keys(expected).length).toBeGreaterThan(10);
+      for (const res of responses) for (const [k, v] of Object.entries(expected)) expect(res.headers[k], `${res.raw.req.url} ${k}`).toBe(v);
+    } finally {
+      server.close();
+    }
   });
 
   it('GET /readyz answers 200 with both checks ok', async () => {
