@@ -42,6 +42,12 @@ export interface Config {
   emailFrom: string;
   /** SMTP sends per second at most (BullMQ limiter): a large vote must not flood the server. */
   emailRatePerSecond: number;
+  /**
+   * SMTP connections an email worker process keeps open at most (nodemailer's pool opens them as
+   * sends need them). Each carries one message at a time, so while a backlog drains this, not the
+   * CPU, bounds the rate: a message spends most of its SMTP conversation waiting for answers.
+   */
+  smtpMaxConnections: number;
   /** Attempts before an email ends as dead. */
   emailMaxAttempts: number;
   /** How long a sender's claim on an email lasts; past it the send is presumed dead and retried. */
@@ -120,6 +126,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publicUrl: r.url('PUBLIC_URL', ['http:', 'https:']),
     emailFrom: r.string('EMAIL_FROM', 'Upkeep <no-reply@upkeep.local>'),
     emailRatePerSecond: r.int('EMAIL_RATE_PER_SECOND', 20, 1, 10_000),
+    smtpMaxConnections: r.int('SMTP_MAX_CONNECTIONS', 20, 1, 100),
     emailMaxAttempts: r.int('EMAIL_MAX_ATTEMPTS', 6, 1, 50),
     emailLeaseSeconds: r.int('EMAIL_LEASE_SECONDS', 60, 1, 3600),
     relayPollMs: r.int('RELAY_POLL_MS', 5_000, 50, 60_000),

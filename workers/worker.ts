@@ -46,9 +46,9 @@ export interface Workers {
 }
 
 /** Pooled SMTP connections of an email worker. */
-export const emailSmtpConnections = (config: Pick<Config, 'workerConcurrency'>) => Math.min(config.workerConcurrency * 2, 20);
+export const emailSmtpConnections = (config: Pick<Config, 'smtpMaxConnections'>) => config.smtpMaxConnections;
 /** Email jobs an email worker runs at once: five per SMTP connection. */
-export const emailJobsAtOnce = (config: Pick<Config, 'workerConcurrency'>) => emailSmtpConnections(config) * 5;
+export const emailJobsAtOnce = (config: Pick<Config, 'smtpMaxConnections'>) => emailSmtpConnections(config) * 5;
 /** How long the first email job of a batch waits for others to start (EmailSender). */
 const EMAIL_BATCH_WINDOW_MS = 2;
 
