@@ -60,8 +60,8 @@ export function createDb(connectionString: string, options: CreateDbOptions = {}
  * word and a common one want different indexes): it is never prepared, so PostgreSQL plans it
  * with the values every time instead of settling on one generic plan for all of them.
  */
-export const PLAN_WITH_VALUES = sql.raw('/* plan-with-values */');
 const PLAN_WITH_VALUES_TEXT = '/* plan-with-values */';
+export const PLAN_WITH_VALUES = sql.raw(PLAN_WITH_VALUES_TEXT);
 
 /** A statement's text is prepared once it has run this often (one-off texts stay unnamed). */
 const PREPARE_AFTER = 3;
