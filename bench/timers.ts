@@ -16,7 +16,7 @@ import { contractReminderJobId } from '../src/modules/duties/duties.timers.js';
 import { messageIdFor, SmtpChannel } from '../src/modules/notifications/channels.js';
 import { render } from '../src/modules/notifications/templates.js';
 import { scheduleTimers, type TimerSpec } from '../src/modules/timers/timers.service.js';
-import { emailJobsAtOnce, emailSmtpConnections, startWorkers, type Workers } from '../workers/worker.js';
+import { emailJobsAtOnce, startWorkers, type Workers } from '../workers/worker.js';
 import { DEFAULT_FIRE_BATCH } from '../src/modules/timers/timers.jobs.js';
 import { SWEEP_GRACE_MS } from '../src/modules/timers/relay.js';
 import { BENCH_DATABASE_URL, BENCH_REDIS_URL, fmt, mib, scratchApp, type Benchmark } from './scratch.js';
@@ -729,7 +729,7 @@ async function upkeep(log: (line: string) => void, scenario: ScenarioSpec): Prom
     const warm = await phase({ ...common, label: 'warm-up', sinkBase: 0, count: Math.min(200, duties.length), dayOffset: 10_000, dueOffsetMs: () => 0, windowMs: 0, expectedScheduleMs: 0, leadMs: 500, drainTimeoutMs: 30_000 });
     if (!warm.drained) throw new Error('warm-up: not every email arrived');
     const result = await phase({ ...common, ...scenario, sinkBase: (await sink.stats()).messages });
-    return { warm, result, config, email: { connections: emailSmtpConnections(config), jobs: emailJobsAtOnce(config) }, rss: process.memoryUsage().rss };
+    return { warm, result, config, email: { connections: config.smtpMaxConnections, jobs: emailJobsAtOnce(config) }, rss: process.memoryUsage().rss };
   } finally {
     await workers?.close().catch(() => {});
     await emailWorker?.close().catch(() => {});

@@ -45,10 +45,8 @@ export interface Workers {
   close(): Promise<void>;
 }
 
-/** Pooled SMTP connections of an email worker. */
-export const emailSmtpConnections = (config: Pick<Config, 'smtpMaxConnections'>) => config.smtpMaxConnections;
-/** Email jobs an email worker runs at once: five per SMTP connection. */
-export const emailJobsAtOnce = (config: Pick<Config, 'smtpMaxConnections'>) => emailSmtpConnections(config) * 5;
+/** Email jobs an email worker runs at once: five per pooled SMTP connection (SMTP_MAX_CONNECTIONS). */
+export const emailJobsAtOnce = (config: Pick<Config, 'smtpMaxConnections'>) => config.smtpMaxConnections * 5;
 /** How long the first email job of a batch waits for others to start (EmailSender). */
 const EMAIL_BATCH_WINDOW_MS = 2;
 
@@ -81,10 +79,9 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<Workers> 
     // Emails are relayed by the process that sends them, timers by the one that fires them.
     outboxes: { timers: consumesMain, emails: consumesEmail },
   };
-  // Emails go out over this many pooled SMTP connections...
-  const smtpConnections = emailSmtpConnections(config);
+  // Emails go out over SMTP_MAX_CONNECTIONS pooled SMTP connections...
   const channel =
-    opts.channel ?? createEmailChannel({ smtpUrl: config.smtpUrl, from: config.emailFrom, logger: logger.child({ component: 'email' }), maxConnections: smtpConnections });
+    opts.channel ?? createEmailChannel({ smtpUrl: config.smtpUrl, from: config.emailFrom, logger: logger.child({ component: 'email' }), maxConnections: config.smtpMaxConnections });
   // ...and this many email jobs run at once. The jobs that start together share one claim and
   // one mark (EmailSender), so a few per connection keep the connections busy while PostgreSQL
   // sees one statement per batch. The limiter still counts one job per email.
